@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"roomd/rooms"
+	"roomd/rooms/admin"
+	"roomd/wsedge"
+)
+
+// listeners are the addresses roomd bound, reported once it serves.
+type listeners struct {
+	public, adminGRPC, adminHTTP net.Addr
+}
+
+// HTTP server limits: a client that never finishes its request headers is
+// cut off instead of holding a socket forever.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// run serves until ctx ends or a listener fails, then shuts down: clients
+// get 1001, watches end, and everything stops within cfg.shutdownTimeout.
+// ready, if not nil, is called with the bound addresses once serving.
+func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners)) (err error) {
+	hub := rooms.NewHub(rooms.Config{MaxQueueBytes: cfg.maxQueueBytes})
+	edge := wsedge.New(wsedge.Config{
+		Hub:             hub,
+		AutoCreate:      cfg.autoCreate,
+		MaxMessageBytes: cfg.maxMessageBytes,
+		PingInterval:    cfg.pingInterval,
+		PongTimeout:     cfg.pongTimeout,
+		WriteTimeout:    cfg.writeTimeout,
+		Logger:          log,
+	})
+
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	listen := func(flagName, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("-%s: %w", flagName, err)
+		}
+		lns = append(lns, ln)
+		return ln, nil
+	}
+	publicLn, err := listen("listen", cfg.listen)
+	if err != nil {
+		return err
+	}
+	grpcLn, err := listen("admin-grpc", cfg.adminGRPC)
+	if err != nil {
+		return err
+	}
+	httpLn, err := listen("admin-http", cfg.adminHTTP)
+	if err != nil {
+		return err
+	}
+
+	grpcSrv, health := admin.NewGRPCServer(admin.NewService(hub))
+	// The gateway reaches the gRPC server through its own listener.
+	gwConn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("gateway client: %w", err)
+	}
+	defer gwConn.Close()
+	gwCtx, cancelGateway := context.WithCancel(context.Background())
+	defer cancelGateway()
+	gateway, err := admin.NewGateway(gwCtx, gwConn)
+	if err != nil {
+		return err
+	}
+	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	publicSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+
+	failed := make(chan error, 3)
+	var serving sync.WaitGroup
+	serve := func(name string, f func() error) {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	serve("public listener", func() error { return publicSrv.Serve(publicLn) })
+	serve("admin gRPC", func() error { return grpcSrv.Serve(grpcLn) })
+	serve("admin HTTP", func() error { return adminSrv.Serve(httpLn) })
+	lns = nil // the servers own and close them now
+
+	log.Info("roomd serving",
+		"websocket", "ws://"+publicLn.Addr().String()+"/ws/{room_id}",
+		"admin_grpc", grpcLn.Addr().String(),
+		"admin_rest", "http://"+httpLn.Addr().String()+"/v1/rooms",
+		"auto_create", cfg.autoCreate)
+	if ready != nil {
+		ready(listeners{public: publicLn.Addr(), adminGRPC: grpcLn.Addr(), adminHTTP: httpLn.Addr()})
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "drain", cfg.shutdownTimeout)
+	case err = <-failed:
+		log.Error("listener failed; shutting down", "error", err)
+	}
+
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	health.Shutdown()
+	var stopping sync.WaitGroup
+	stopping.Add(1)
+	go func() { defer stopping.Done(); _ = publicSrv.Shutdown(drainCtx) }()
+	if err := edge.Shutdown(drainCtx); err != nil {
+		log.Warn("clients did not finish closing in time; cut them off", "error", err)
+	}
+	stopping.Wait()
+	hub.Close() // ends WatchRoom streams, so the servers below stop at once
+	stopGRPC(drainCtx, grpcSrv)
+	cancelGateway()
+	_ = adminSrv.Shutdown(drainCtx)
+	serving.Wait()
+	log.Info("roomd stopped")
+	return err
+}
+
+// stopGRPC lets running calls finish until ctx ends, then cuts them.
+func stopGRPC(ctx context.Context, srv *grpc.Server) {
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		srv.Stop()
+		<-done
+	}
+}

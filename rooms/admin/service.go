@@ -1,0 +1,275 @@
+package admin
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms"
+)
+
+// Page sizes: what page_size 0 means, and the most one page holds.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Service implements roomdv1.RoomServiceServer on a Hub.
+type Service struct {
+	roomdv1.UnimplementedRoomServiceServer
+	hub *rooms.Hub
+}
+
+// NewService returns the admin service for hub.
+func NewService(hub *rooms.Hub) *Service { return &Service{hub: hub} }
+
+// statusOf turns a Hub error into a gRPC status with the same message.
+func statusOf(err error) error {
+	code := codes.Internal
+	switch {
+	case errors.Is(err, rooms.ErrInvalidRoomID), errors.Is(err, rooms.ErrInvalidArgument):
+		code = codes.InvalidArgument
+	case errors.Is(err, rooms.ErrRoomExists):
+		code = codes.AlreadyExists
+	case errors.Is(err, rooms.ErrRoomNotFound), errors.Is(err, rooms.ErrClientNotFound):
+		code = codes.NotFound
+	case errors.Is(err, rooms.ErrRoomFull):
+		code = codes.ResourceExhausted
+	case errors.Is(err, rooms.ErrClosed):
+		code = codes.Unavailable
+	}
+	return status.Error(code, err.Error())
+}
+
+func roomProto(r rooms.RoomInfo) *roomdv1.Room {
+	return &roomdv1.Room{
+		RoomId:      r.RoomID,
+		MaxClients:  uint32(r.Options.MaxClients),
+		Echo:        r.Options.Echo,
+		Metadata:    r.Options.Metadata,
+		CreateTime:  timestamppb.New(r.CreatedAt),
+		ClientCount: uint32(r.ClientCount),
+		AutoCreated: r.AutoCreated,
+	}
+}
+
+func clientProto(c rooms.ClientInfo) *roomdv1.Client {
+	return &roomdv1.Client{
+		ClientId:    c.ClientID,
+		UserId:      c.UserID,
+		RoomId:      c.RoomID,
+		RemoteAddr:  c.RemoteAddr,
+		ConnectTime: timestamppb.New(c.ConnectedAt),
+	}
+}
+
+// pageRequest checks page_size and page_token and returns the page size and
+// the id the page starts after.
+func pageRequest(size int32, token string) (int, string, error) {
+	switch {
+	case size < 0:
+		return 0, "", status.Errorf(codes.InvalidArgument, "page_size must not be negative, got %d", size)
+	case size == 0:
+		size = DefaultPageSize
+	case size > MaxPageSize:
+		size = MaxPageSize
+	}
+	after, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", token)
+	}
+	return int(size), string(after), nil
+}
+
+// nextPageToken is opaque to clients: the id of the last item, encoded.
+func nextPageToken(lastID string, more bool) string {
+	if !more {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(lastID))
+}
+
+func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) (*roomdv1.CreateRoomResponse, error) {
+	echo := true
+	if req.Echo != nil {
+		echo = *req.Echo
+	}
+	info, err := s.hub.CreateRoom(req.GetRoomId(), rooms.RoomOptions{
+		MaxClients: int(req.GetMaxClients()),
+		Echo:       echo,
+		Metadata:   req.GetMetadata(),
+	})
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.CreateRoomResponse{Room: roomProto(info)}, nil
+}
+
+func (s *Service) GetRoom(_ context.Context, req *roomdv1.GetRoomRequest) (*roomdv1.GetRoomResponse, error) {
+	info, err := s.hub.GetRoom(req.GetRoomId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.GetRoomResponse{Room: roomProto(info)}, nil
+}
+
+func (s *Service) ListRooms(_ context.Context, req *roomdv1.ListRoomsRequest) (*roomdv1.ListRoomsResponse, error) {
+	size, after, err := pageRequest(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	page, more := s.hub.ListRooms(after, size)
+	resp := &roomdv1.ListRoomsResponse{Rooms: make([]*roomdv1.Room, len(page))}
+	for i, r := range page {
+		resp.Rooms[i] = roomProto(r)
+	}
+	if len(page) > 0 {
+		resp.NextPageToken = nextPageToken(page[len(page)-1].RoomID, more)
+	}
+	return resp, nil
+}
+
+func (s *Service) DeleteRoom(_ context.Context, req *roomdv1.DeleteRoomRequest) (*roomdv1.DeleteRoomResponse, error) {
+	n, err := s.hub.DeleteRoom(req.GetRoomId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.DeleteRoomResponse{DisconnectedCount: uint32(n)}, nil
+}
+
+func (s *Service) ListClients(_ context.Context, req *roomdv1.ListClientsRequest) (*roomdv1.ListClientsResponse, error) {
+	size, after, err := pageRequest(req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	page, more, err := s.hub.Clients(req.GetRoomId(), after, size)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	resp := &roomdv1.ListClientsResponse{Clients: make([]*roomdv1.Client, len(page))}
+	for i, c := range page {
+		resp.Clients[i] = clientProto(c)
+	}
+	if len(page) > 0 {
+		resp.NextPageToken = nextPageToken(page[len(page)-1].ClientID, more)
+	}
+	return resp, nil
+}
+
+func (s *Service) KickClient(_ context.Context, req *roomdv1.KickClientRequest) (*roomdv1.KickClientResponse, error) {
+	info, err := s.hub.KickClient(req.GetClientId(), req.GetReason())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.KickClientResponse{Client: clientProto(info)}, nil
+}
+
+func (s *Service) KickUser(_ context.Context, req *roomdv1.KickUserRequest) (*roomdv1.KickUserResponse, error) {
+	n, err := s.hub.KickUser(req.GetUserId(), req.GetRoomId(), req.GetReason())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.KickUserResponse{KickedCount: uint32(n)}, nil
+}
+
+// payload is the oneof shared by Publish and SendToClient.
+type payload interface {
+	GetText() string
+	GetBinary() []byte
+}
+
+func message(p payload, isText, isBinary bool) (*rooms.Message, error) {
+	switch {
+	case isText:
+		return &rooms.Message{Kind: rooms.Text, Payload: []byte(p.GetText())}, nil
+	case isBinary:
+		return &rooms.Message{Kind: rooms.Binary, Payload: p.GetBinary()}, nil
+	}
+	return nil, status.Error(codes.InvalidArgument, "set either text or binary")
+}
+
+func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*roomdv1.PublishResponse, error) {
+	_, isText := req.GetPayload().(*roomdv1.PublishRequest_Text)
+	_, isBinary := req.GetPayload().(*roomdv1.PublishRequest_Binary)
+	m, err := message(req, isText, isBinary)
+	if err != nil {
+		return nil, err
+	}
+	m.RoomID = req.GetRoomId()
+	m.ExcludeClientIDs = req.GetExcludeClientIds()
+	n, err := s.hub.Publish(m)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.PublishResponse{RecipientCount: uint32(n)}, nil
+}
+
+func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {
+	_, isText := req.GetPayload().(*roomdv1.SendToClientRequest_Text)
+	_, isBinary := req.GetPayload().(*roomdv1.SendToClientRequest_Binary)
+	m, err := message(req, isText, isBinary)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.hub.SendToClient(req.GetClientId(), m); err != nil {
+		return nil, statusOf(err)
+	}
+	return &roomdv1.SendToClientResponse{}, nil
+}
+
+func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse]) error {
+	w, err := s.hub.Watch(req.GetRoomId())
+	if err != nil {
+		return statusOf(err)
+	}
+	defer w.Stop()
+	// Headers go out now, so a REST client sees 200 before the first event.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		case e, ok := <-w.C:
+			if !ok {
+				if err := w.Err(); err != nil {
+					return statusOf(err)
+				}
+				return nil
+			}
+			if err := stream.Send(eventProto(e)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
+	resp := &roomdv1.WatchRoomResponse{Time: timestamppb.New(e.Time)}
+	switch e.Kind {
+	case rooms.EventClientJoined:
+		resp.Event = &roomdv1.WatchRoomResponse_ClientJoined{ClientJoined: &roomdv1.ClientJoined{Client: clientProto(e.Client)}}
+	case rooms.EventClientLeft:
+		resp.Event = &roomdv1.WatchRoomResponse_ClientLeft{ClientLeft: &roomdv1.ClientLeft{
+			Client: clientProto(e.Client), CloseCode: uint32(e.CloseCode), Reason: e.Reason,
+		}}
+	case rooms.EventMessagePublished:
+		mp := &roomdv1.MessagePublished{FromClientId: e.Message.FromClientID, RecipientCount: uint32(e.Recipients)}
+		if e.Message.Kind == rooms.Text {
+			mp.Payload = &roomdv1.MessagePublished_Text{Text: string(e.Message.Payload)}
+		} else {
+			mp.Payload = &roomdv1.MessagePublished_Binary{Binary: e.Message.Payload}
+		}
+		resp.Event = &roomdv1.WatchRoomResponse_MessagePublished{MessagePublished: mp}
+	case rooms.EventRoomDeleted:
+		resp.Event = &roomdv1.WatchRoomResponse_RoomDeleted{RoomDeleted: &roomdv1.RoomDeleted{}}
+	}
+	return resp
+}

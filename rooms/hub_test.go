@@ -1,0 +1,327 @@
+package rooms
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeTransport records what the Hub asked of a connection.
+type fakeTransport struct {
+	mu     sync.Mutex
+	wakes  int
+	closed bool
+	code   CloseCode
+	reason string
+}
+
+func (f *fakeTransport) Wake() { f.mu.Lock(); f.wakes++; f.mu.Unlock() }
+
+func (f *fakeTransport) Close(code CloseCode, reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed, f.code, f.reason = true, code, reason
+	}
+}
+
+func (f *fakeTransport) closedWith() (bool, CloseCode, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed, f.code, f.reason
+}
+
+func join(t *testing.T, h *Hub, room, user string, auto bool) (*Client, *fakeTransport) {
+	t.Helper()
+	ft := &fakeTransport{}
+	c, err := h.Join(room, ClientInfo{UserID: user}, ft, auto)
+	if err != nil {
+		t.Fatalf("join %s: %v", room, err)
+	}
+	return c, ft
+}
+
+func payloads(c *Client) []string {
+	var out []string
+	for _, m := range c.Queue().Take(nil) {
+		out = append(out, string(m.Payload))
+	}
+	return out
+}
+
+func TestValidateRoomID(t *testing.T) {
+	for _, ok := range []string{"a", "lobby", "A-b_c.d:e", strings.Repeat("x", 128)} {
+		if err := ValidateRoomID(ok); err != nil {
+			t.Errorf("ValidateRoomID(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a b", "é", "a?b", "a%2F"} {
+		if err := ValidateRoomID(bad); !errors.Is(err, ErrInvalidRoomID) {
+			t.Errorf("ValidateRoomID(%q) = %v, want ErrInvalidRoomID", bad, err)
+		}
+	}
+}
+
+func TestPublishReachesMembersInOrderWithEcho(t *testing.T) {
+	h := NewHub(Config{})
+	if _, err := h.CreateRoom("quiet", RoomOptions{Echo: false}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		room       string
+		echo       bool
+		senderGets bool
+	}{{"loud", true, true}, {"quiet", false, false}} {
+		a, _ := join(t, h, tc.room, "", true)
+		b, _ := join(t, h, tc.room, "", true)
+		for i := 0; i < 3; i++ {
+			n, err := h.Publish(&Message{RoomID: tc.room, Kind: Text, Payload: []byte(fmt.Sprint(i)), FromClientID: a.ID()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if tc.senderGets {
+				want = 2
+			}
+			if n != want {
+				t.Errorf("%s: recipients = %d, want %d", tc.room, n, want)
+			}
+		}
+		if got := strings.Join(payloads(b), ","); got != "0,1,2" {
+			t.Errorf("%s: other member got %q", tc.room, got)
+		}
+		got := strings.Join(payloads(a), ",")
+		if tc.senderGets && got != "0,1,2" || !tc.senderGets && got != "" {
+			t.Errorf("%s: sender got %q (echo %v)", tc.room, got, tc.echo)
+		}
+	}
+}
+
+func TestSequenceOnlyGrowsPerRoom(t *testing.T) {
+	h := NewHub(Config{})
+	c, _ := join(t, h, "r", "", true)
+	var wg sync.WaitGroup
+	for p := 0; p < 4; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				if _, err := h.Publish(&Message{RoomID: "r", Payload: []byte("x")}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	msgs := c.Queue().Take(nil)
+	if len(msgs) != 800 {
+		t.Fatalf("got %d messages, want 800", len(msgs))
+	}
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].Seq <= msgs[i-1].Seq {
+			t.Fatalf("seq %d after %d", msgs[i].Seq, msgs[i-1].Seq)
+		}
+	}
+}
+
+func TestExcludeAndSendToClient(t *testing.T) {
+	h := NewHub(Config{})
+	a, _ := join(t, h, "r", "", true)
+	b, _ := join(t, h, "r", "", true)
+	n, _ := h.Publish(&Message{RoomID: "r", Payload: []byte("not a"), ExcludeClientIDs: []string{a.ID()}})
+	if n != 1 {
+		t.Errorf("recipients = %d, want 1", n)
+	}
+	if err := h.SendToClient(a.ID(), &Message{Payload: []byte("only a")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(payloads(a), ","); got != "only a" {
+		t.Errorf("a got %q", got)
+	}
+	if got := strings.Join(payloads(b), ","); got != "not a" {
+		t.Errorf("b got %q", got)
+	}
+	if err := h.SendToClient("nobody", &Message{}); !errors.Is(err, ErrClientNotFound) {
+		t.Errorf("SendToClient(nobody) = %v", err)
+	}
+}
+
+func TestSlowConsumerIsDroppedOthersKeepReceiving(t *testing.T) {
+	h := NewHub(Config{MaxQueueBytes: 1000})
+	slow, slowT := join(t, h, "r", "", true)
+	fast, _ := join(t, h, "r", "", true)
+	w, _ := h.Watch("r")
+	for i := 0; i < 20; i++ {
+		h.Publish(&Message{RoomID: "r", Payload: make([]byte, 100)})
+		fast.Queue().Take(nil) // the fast member keeps up
+	}
+	closed, code, _ := slowT.closedWith()
+	if !closed || code != CloseSlowConsumer {
+		t.Fatalf("slow member: closed %v code %d, want 4002", closed, code)
+	}
+	if _, n := slow.Queue().Len(); n != 0 {
+		t.Errorf("dropped member still holds %d queued bytes", n)
+	}
+	n, _ := h.Publish(&Message{RoomID: "r", Payload: []byte("after")})
+	if n != 1 {
+		t.Errorf("after the drop, recipients = %d, want 1", n)
+	}
+	var left *Event
+	for len(w.C) > 0 {
+		e := <-w.C
+		if e.Kind == EventClientLeft {
+			left = &e
+		}
+	}
+	if left == nil || left.CloseCode != CloseSlowConsumer || left.Client.ClientID != slow.ID() {
+		t.Errorf("watch saw leave %+v, want the slow member with 4002", left)
+	}
+}
+
+func TestAutoCreatedRoomVanishesWithLastMember(t *testing.T) {
+	h := NewHub(Config{})
+	if _, err := h.Join("missing", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("join without auto-create = %v", err)
+	}
+	a, _ := join(t, h, "auto", "", true)
+	b, _ := join(t, h, "auto", "", true)
+	if info, _ := h.GetRoom("auto"); !info.AutoCreated || info.ClientCount != 2 {
+		t.Fatalf("room = %+v", info)
+	}
+	h.Leave(a, CloseNormal, "")
+	h.Leave(a, CloseNormal, "") // twice is harmless
+	if _, err := h.GetRoom("auto"); err != nil {
+		t.Fatal("room vanished with a member left")
+	}
+	h.Leave(b, CloseNormal, "")
+	if _, err := h.GetRoom("auto"); !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("GetRoom after last leave = %v", err)
+	}
+	// An admin-made room stays.
+	h.CreateRoom("kept", RoomOptions{})
+	c, _ := join(t, h, "kept", "", false)
+	h.Leave(c, CloseNormal, "")
+	if _, err := h.GetRoom("kept"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRoomFullAndExists(t *testing.T) {
+	h := NewHub(Config{})
+	if _, err := h.CreateRoom("two", RoomOptions{MaxClients: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.CreateRoom("two", RoomOptions{}); !errors.Is(err, ErrRoomExists) {
+		t.Errorf("second create = %v", err)
+	}
+	join(t, h, "two", "", false)
+	join(t, h, "two", "", false)
+	if _, err := h.Join("two", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomFull) {
+		t.Errorf("third join = %v", err)
+	}
+}
+
+func TestKickAndDelete(t *testing.T) {
+	h := NewHub(Config{})
+	h.CreateRoom("r", RoomOptions{})
+	h.CreateRoom("s", RoomOptions{})
+	a, aT := join(t, h, "r", "alice", false)
+	_, a2T := join(t, h, "s", "alice", false)
+	_, bT := join(t, h, "r", "bob", false)
+
+	if _, err := h.KickClient(a.ID(), "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if closed, code, reason := aT.closedWith(); !closed || code != CloseKicked || reason != "bye" {
+		t.Errorf("kicked client: %v %d %q", closed, code, reason)
+	}
+	if _, err := h.KickClient(a.ID(), "again"); !errors.Is(err, ErrClientNotFound) {
+		t.Errorf("kick twice = %v", err)
+	}
+	if n, _ := h.KickUser("alice", "", "all"); n != 1 {
+		t.Errorf("KickUser = %d, want 1 (the other connection)", n)
+	}
+	if closed, code, _ := a2T.closedWith(); !closed || code != CloseKicked {
+		t.Errorf("alice's second connection not kicked")
+	}
+	n, err := h.DeleteRoom("r")
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteRoom = %d, %v", n, err)
+	}
+	if closed, code, _ := bT.closedWith(); !closed || code != CloseRoomDeleted {
+		t.Errorf("member of deleted room: %v %d", closed, code)
+	}
+	if _, err := h.DeleteRoom("r"); !errors.Is(err, ErrRoomNotFound) {
+		t.Errorf("second delete = %v", err)
+	}
+}
+
+func TestListPagination(t *testing.T) {
+	h := NewHub(Config{})
+	for i := 0; i < 25; i++ {
+		h.CreateRoom(fmt.Sprintf("room-%02d", i), RoomOptions{})
+	}
+	var all []string
+	after := ""
+	for pages := 0; ; pages++ {
+		page, more := h.ListRooms(after, 10)
+		for _, r := range page {
+			all = append(all, r.RoomID)
+		}
+		if !more {
+			break
+		}
+		after = page[len(page)-1].RoomID
+	}
+	if len(all) != 25 || all[0] != "room-00" || all[24] != "room-24" {
+		t.Fatalf("pages gave %v", all)
+	}
+	for i := 0; i < 5; i++ {
+		join(t, h, "room-00", "", false)
+	}
+	page, more, err := h.Clients("room-00", "", 3)
+	if err != nil || len(page) != 3 || !more {
+		t.Fatalf("Clients = %d %v %v", len(page), more, err)
+	}
+	rest, more, _ := h.Clients("room-00", page[2].ClientID, 3)
+	if len(rest) != 2 || more {
+		t.Fatalf("second page = %d %v", len(rest), more)
+	}
+}
+
+func TestWatchSeesJoinPublishLeaveDelete(t *testing.T) {
+	h := NewHub(Config{})
+	h.CreateRoom("r", RoomOptions{Echo: true})
+	w, err := h.Watch("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := join(t, h, "r", "u", false)
+	h.Publish(&Message{RoomID: "r", Payload: []byte("hi"), FromClientID: c.ID()})
+	h.Leave(c, CloseNormal, "done")
+	h.DeleteRoom("r")
+	var kinds []EventKind
+	for e := range w.C {
+		kinds = append(kinds, e.Kind)
+	}
+	want := []EventKind{EventClientJoined, EventMessagePublished, EventClientLeft, EventRoomDeleted}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) || w.Err() != nil {
+		t.Fatalf("events %v err %v, want %v", kinds, w.Err(), want)
+	}
+}
+
+func TestQueueTakeKeepsSmallBackingArray(t *testing.T) {
+	h := NewHub(Config{})
+	c, _ := join(t, h, "r", "", true)
+	m := &Message{RoomID: "r", Payload: []byte("x")}
+	var buf []*Message
+	allocs := testing.AllocsPerRun(100, func() {
+		c.enqueue(m)
+		buf = c.Queue().Take(buf[:0])
+	})
+	if allocs != 0 {
+		t.Errorf("enqueue+take allocates %.1f times, want 0", allocs)
+	}
+}

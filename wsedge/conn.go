@@ -1,0 +1,319 @@
+package wsedge
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
+)
+
+var pingFrame = appendFrame(nil, opPing, nil)
+
+// conn is one WebSocket connection; it is the rooms.Transport of its client.
+type conn struct {
+	edge   *Edge
+	client *rooms.Client // set before attach, never changed
+	ws     *websocket.Conn
+	sock   net.Conn
+	ping   *time.Timer
+
+	// Written by the reader goroutine only.
+	readErr    error
+	peerReason string
+
+	mu          sync.Mutex
+	attached    bool // upgraded: the writer may run
+	writing     bool // a writer goroutine is running
+	wakePending bool // the queue may hold messages the writer has not taken
+	pingDue     bool
+	pongDue     bool
+	pongData    []byte
+	closing     bool // a close frame is queued or sent: no more data frames
+	closeCode   rooms.CloseCode
+	closeReason string
+	closeDone   chan struct{} // closed once the close frame is written, or writing failed
+	closeSent   bool
+	finished    bool // the socket is closed: no writer, no more pings
+}
+
+// attach completes the connection after the upgrade: handlers, the read
+// deadline, the ping timer, and a writer if anything arrived meanwhile.
+func (c *conn) attach(ws *websocket.Conn) {
+	c.ws = ws
+	c.sock = ws.NetConn()
+	ws.SetPingHandler(c.onPing)
+	ws.SetPongHandler(func(string) error { c.extendReadDeadline(); return nil })
+	ws.SetCloseHandler(c.onPeerClose)
+
+	c.mu.Lock()
+	c.attached = true
+	if c.closing {
+		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.CloseTimeout))
+	} else {
+		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PingInterval + c.edge.cfg.PongTimeout))
+	}
+	c.ping = time.AfterFunc(c.edge.cfg.PingInterval, c.onPingTimer)
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// Wake implements rooms.Transport.
+func (c *conn) Wake() {
+	c.mu.Lock()
+	c.wakePending = true
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// Close implements rooms.Transport: it queues a close frame ahead of
+// anything else and bounds the wait for the peer's reply.
+func (c *conn) Close(code rooms.CloseCode, reason string) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeReason = code, reason
+	c.closeDone = make(chan struct{})
+	if c.attached {
+		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.CloseTimeout))
+	}
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// cut drops the socket without a close handshake (shutdown overran).
+func (c *conn) cut() {
+	c.mu.Lock()
+	attached := c.attached
+	c.mu.Unlock()
+	if attached {
+		_ = c.sock.Close()
+	}
+}
+
+// startWriterLocked reports whether the caller must start a writer. c.mu
+// must be held.
+func (c *conn) startWriterLocked() bool {
+	if !c.attached || c.writing || c.closeSent || c.finished {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+func (c *conn) onPingTimer() {
+	c.mu.Lock()
+	if c.closing || c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.pingDue = true
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	c.ping.Reset(c.edge.cfg.PingInterval)
+}
+
+// onPing answers a peer's ping through the writer (gorilla's default handler
+// would write on its own and could interleave with a batch).
+func (c *conn) onPing(data string) error {
+	c.mu.Lock()
+	c.pongDue, c.pongData = true, []byte(data)
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	c.extendReadDeadline()
+	return nil
+}
+
+// onPeerClose echoes the peer's close code, as RFC 6455 asks.
+func (c *conn) onPeerClose(code int, text string) error {
+	c.peerReason = text
+	c.Close(rooms.CloseCode(code), "")
+	return nil
+}
+
+func (c *conn) extendReadDeadline() {
+	c.mu.Lock()
+	if !c.closing {
+		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PingInterval + c.edge.cfg.PongTimeout))
+	}
+	c.mu.Unlock()
+}
+
+// writeLoop drains the client's queue and pending control frames, writing
+// each round in one writev, and exits when nothing is left.
+func (c *conn) writeLoop() {
+	var (
+		batch  []*rooms.Message
+		frames net.Buffers
+	)
+	for {
+		c.mu.Lock()
+		c.wakePending = false
+		frames = frames[:0]
+		if c.pongDue {
+			frames = append(frames, appendFrame(nil, opPong, c.pongData))
+			c.pongDue, c.pongData = false, nil
+		}
+		if c.pingDue {
+			frames = append(frames, pingFrame)
+			c.pingDue = false
+		}
+		closing := c.closing
+		c.mu.Unlock()
+
+		if !closing {
+			batch = c.client.Queue().Take(batch[:0])
+			for _, m := range batch {
+				frames = append(frames, m.Frame(messageFrame).([]byte))
+			}
+			clear(batch) // do not pin delivered messages until the next round
+		} else {
+			frames = append(frames, closeFrame(c.closeCode, c.closeReason))
+		}
+
+		if len(frames) == 0 {
+			c.mu.Lock()
+			if c.wakePending || c.pingDue || c.pongDue || c.closing {
+				c.mu.Unlock()
+				continue
+			}
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+
+		_ = c.sock.SetWriteDeadline(time.Now().Add(c.edge.cfg.WriteTimeout))
+		_, err := frames.WriteTo(c.sock)
+		if closing || err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.closeSent = true // nothing more is written either way
+			if c.closeDone != nil {
+				close(c.closeDone)
+			}
+			c.mu.Unlock()
+		}
+		if err != nil {
+			c.writeFailed(err)
+			return
+		}
+		if closing {
+			return
+		}
+	}
+}
+
+// writeFailed ends a connection whose socket could not take a write: a
+// timeout means the peer does not read fast enough.
+func (c *conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.edge.hub.Leave(c.client, rooms.CloseSlowConsumer, "slow consumer: a write took longer than "+c.edge.cfg.WriteTimeout.String())
+	}
+	_ = c.sock.Close()
+}
+
+// readLoop reads the peer's messages and publishes them to the room until
+// the connection ends, then finishes it.
+func (c *conn) readLoop() {
+	defer c.finish()
+	defer func() {
+		if p := recover(); p != nil {
+			c.edge.log.Error("panic while serving a connection; closing it", "client", c.client.ID(), "panic", p)
+			c.readErr = fmt.Errorf("internal error: %v", p)
+			c.Close(rooms.CloseCode(1011), "internal error")
+		}
+	}()
+	limit := c.edge.cfg.MaxMessageBytes
+	info := c.client.Info()
+	for {
+		kind, r, err := c.ws.NextReader()
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if closing {
+			continue // wait for the peer's close frame; NextReader discards the rest
+		}
+		payload, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		if int64(len(payload)) > limit {
+			c.Close(rooms.CloseMessageTooBig, fmt.Sprintf("message over the %d-byte limit", limit))
+			continue
+		}
+		m := &rooms.Message{RoomID: info.RoomID, Kind: rooms.Binary, Payload: payload, FromClientID: info.ClientID}
+		if kind == websocket.TextMessage {
+			if !utf8.Valid(payload) {
+				c.Close(rooms.CloseInvalidPayload, "text message is not valid UTF-8")
+				continue
+			}
+			m.Kind = rooms.Text
+		}
+		c.extendReadDeadline()
+		if _, err := c.edge.hub.Publish(m); err != nil {
+			c.Close(rooms.ClosePolicyViolation, err.Error())
+		}
+	}
+}
+
+// finish closes the socket once the close frame (if any) is out, and takes
+// the client out of its room with the code the session ended with.
+func (c *conn) finish() {
+	code, reason := rooms.CloseAbnormal, ""
+	if c.readErr != nil {
+		reason = c.readErr.Error()
+		if errors.Is(c.readErr, os.ErrDeadlineExceeded) {
+			reason = "no answer to pings within " + (c.edge.cfg.PingInterval + c.edge.cfg.PongTimeout).String()
+		}
+	}
+	c.mu.Lock()
+	c.finished = true
+	c.ping.Stop()
+	closing, done := c.closing, c.closeDone
+	if closing {
+		code, reason = c.closeCode, c.closeReason
+		if reason == "" {
+			reason = c.peerReason
+		}
+	}
+	c.mu.Unlock()
+	if closing {
+		select {
+		case <-done:
+		case <-time.After(c.edge.cfg.WriteTimeout):
+		}
+	}
+	_ = c.sock.Close()
+	c.edge.hub.Leave(c.client, code, reason)
+	c.edge.untrack(c)
+}

@@ -1,0 +1,28 @@
+// Package wsedge is roomd's WebSocket edge: it upgrades GET /ws/{room_id},
+// joins the connection to its room in package rooms, and runs the
+// connection's pumps.
+//
+// # Pumps
+//
+// Every connection has one reader goroutine, alive as long as the socket.
+// There is no writer goroutine while nothing is queued: the room's fan-out
+// wakes the connection, which then starts a writer that drains the client's
+// queue, writes everything it found with one writev, and exits when the queue
+// is empty. An idle connection therefore costs one goroutine and one timer.
+//
+// # Writing
+//
+// gorilla/websocket does the upgrade and all reading; the writer writes
+// server frames (never masked, never fragmented) straight to the socket so
+// that a room message is encoded once for all members (rooms.Message.Frame)
+// and several queued frames go out in one system call. Pings, pongs and
+// close frames go through the same writer, so gorilla itself writes only when
+// the peer breaks the protocol and the connection is lost anyway.
+//
+// # Closing
+//
+// The side that closes sends a close frame and waits (bounded) for the
+// peer's; the reader goroutine always finishes the connection: it closes the
+// socket and takes the client out of its room with the code the session
+// ended with.
+package wsedge

@@ -1,0 +1,218 @@
+package wsedge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultPingInterval    = 25 * time.Second
+	DefaultPongTimeout     = 20 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultCloseTimeout    = 3 * time.Second
+)
+
+// MaxUserIDLength bounds ?user=.
+const MaxUserIDLength = 128
+
+// Config configures an Edge. Zero values mean the documented defaults.
+type Config struct {
+	Hub *rooms.Hub
+	// AutoCreate lets a client joining a missing room create it; without it
+	// the upgrade is refused with 404.
+	AutoCreate bool
+	// MaxMessageBytes is the largest message a client may send; a bigger one
+	// closes the connection with 1009. 0 means 64 KiB.
+	MaxMessageBytes int64
+	// PingInterval is how often the server pings; a peer that sends nothing
+	// (not even a pong) for PingInterval+PongTimeout is dropped. 0 means 25 s
+	// and 20 s.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// WriteTimeout bounds every socket write; a write that takes longer
+	// marks the member a slow consumer. 0 means 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the wait for the peer's close frame after the
+	// server sent its own. 0 means 3 s.
+	CloseTimeout time.Duration
+	// Logger receives connection errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Edge serves the WebSocket endpoint and owns its connections.
+type Edge struct {
+	cfg      Config
+	hub      *rooms.Hub
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu           sync.Mutex
+	conns        map[*conn]struct{}
+	shuttingDown bool
+	idle         chan struct{} // closed when conns empties after shutdown began
+}
+
+// New returns an Edge serving cfg.Hub.
+func New(cfg Config) *Edge {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PongTimeout <= 0 {
+		cfg.PongTimeout = DefaultPongTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = DefaultCloseTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Edge{
+		cfg: cfg,
+		hub: cfg.Hub,
+		log: cfg.Logger,
+		upgrader: websocket.Upgrader{
+			// A small read buffer and a write buffer pool keep an idle
+			// connection cheap; wsedge writes frames itself, so gorilla's
+			// write buffer is only taken for its rare control frames.
+			ReadBufferSize:  512,
+			WriteBufferPool: &sync.Pool{},
+			// Origins are not checked yet: any page may connect.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		conns: make(map[*conn]struct{}),
+	}
+}
+
+// Handler serves GET /ws/{room_id}.
+func (e *Edge) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws/{room_id...}", e.serveRoom)
+	return mux
+}
+
+func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
+	roomID := r.PathValue("room_id")
+	if err := rooms.ValidateRoomID(roomID); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is a WebSocket endpoint: connect with a WebSocket client, e.g. new WebSocket('ws://"+r.Host+r.URL.Path+"')", http.StatusUpgradeRequired)
+		return
+	}
+	userID := r.URL.Query().Get("user")
+	if len(userID) > MaxUserIDLength || !utf8.ValidString(userID) {
+		http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
+		return
+	}
+
+	c := &conn{edge: e}
+	if !e.track(c) {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	// Joining before the upgrade lets a missing or full room be refused
+	// with an HTTP status, and no message published after the 101 is lost.
+	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: userID, RemoteAddr: r.RemoteAddr}, c, e.cfg.AutoCreate)
+	if err != nil {
+		e.untrack(c)
+		http.Error(w, err.Error(), joinStatus(err))
+		return
+	}
+	c.client = client
+	ws, err := e.upgrader.Upgrade(w, r, nil) // writes its own HTTP error
+	if err != nil {
+		e.hub.Leave(client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
+		e.untrack(c)
+		return
+	}
+	c.attach(ws)
+	// The handler returns at once: the read loop runs in a fresh goroutine
+	// so net/http's per-request state (buffers, a grown stack) is freed.
+	go c.readLoop()
+}
+
+func joinStatus(err error) int {
+	switch {
+	case errors.Is(err, rooms.ErrRoomNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, rooms.ErrRoomFull):
+		return http.StatusTooManyRequests
+	case errors.Is(err, rooms.ErrInvalidRoomID), errors.Is(err, rooms.ErrInvalidArgument):
+		return http.StatusBadRequest
+	case errors.Is(err, rooms.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (e *Edge) track(c *conn) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.shuttingDown {
+		return false
+	}
+	e.conns[c] = struct{}{}
+	return true
+}
+
+func (e *Edge) untrack(c *conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.conns, c)
+	if e.shuttingDown && len(e.conns) == 0 && e.idle != nil {
+		close(e.idle)
+		e.idle = nil
+	}
+}
+
+// Shutdown refuses new connections, closes every connection with 1001 and
+// waits for them to finish their close handshakes. When ctx ends first, the
+// remaining sockets are cut and ctx's error is returned.
+func (e *Edge) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.shuttingDown = true
+	idle := make(chan struct{})
+	if len(e.conns) == 0 {
+		close(idle)
+	} else {
+		e.idle = idle
+	}
+	conns := make([]*conn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.mu.Unlock()
+
+	for _, c := range conns {
+		c.Close(rooms.CloseGoingAway, "server shutting down")
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, c := range conns {
+		c.cut()
+	}
+	<-idle // cut sockets fail their reads at once, so this is short
+	return ctx.Err()
+}
