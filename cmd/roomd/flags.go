@@ -93,4 +93,3 @@ func (cfg config) validate() error {
 	}
 	return nil
 }
-
