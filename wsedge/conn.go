@@ -90,8 +90,14 @@ func (c *conn) Close(code rooms.CloseCode, reason string) {
 	c.closing = true
 	c.closeCode, c.closeReason = code, reason
 	c.closeDone = make(chan struct{})
+	if c.closeSent {
+		close(c.closeDone) // the socket already failed: no close frame will go out
+	}
 	if c.attached {
 		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.CloseTimeout))
+		// A writer blocked on a peer that does not read gives up now and
+		// sends the close frame instead.
+		_ = c.sock.SetWriteDeadline(time.Now())
 	}
 	start := c.startWriterLocked()
 	c.mu.Unlock()
@@ -165,11 +171,13 @@ func (c *conn) extendReadDeadline() {
 }
 
 // writeLoop drains the client's queue and pending control frames, writing
-// each round in one writev, and exits when nothing is left.
+// each round in one writev, and exits when nothing is left or after the
+// close frame.
 func (c *conn) writeLoop() {
 	var (
 		batch  []*rooms.Message
 		frames net.Buffers
+		sent   [][]byte // frames as they were before WriteTo consumed them
 	)
 	for {
 		c.mu.Lock()
@@ -185,20 +193,24 @@ func (c *conn) writeLoop() {
 		}
 		closing := c.closing
 		c.mu.Unlock()
-
-		if !closing {
-			batch = c.client.Queue().Take(batch[:0])
-			for _, m := range batch {
-				frames = append(frames, m.Frame(messageFrame).([]byte))
-			}
-			clear(batch) // do not pin delivered messages until the next round
-		} else {
-			frames = append(frames, closeFrame(c.closeCode, c.closeReason))
+		if closing {
+			c.writeClose(nil)
+			return
 		}
 
-		if len(frames) == 0 {
-			c.mu.Lock()
-			if c.wakePending || c.pingDue || c.pongDue || c.closing {
+		batch = c.client.Queue().Take(batch[:0])
+		for _, m := range batch {
+			frames = append(frames, m.Frame(messageFrame).([]byte))
+		}
+		clear(batch) // do not pin delivered messages until the next round
+
+		c.mu.Lock()
+		switch {
+		case c.closing:
+			c.mu.Unlock()
+			continue // the close frame goes first; the rest is dropped
+		case len(frames) == 0:
+			if c.wakePending || c.pingDue || c.pongDue {
 				c.mu.Unlock()
 				continue
 			}
@@ -206,31 +218,75 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-
+		// Set under c.mu so that Close, which cuts a blocked write short by
+		// moving the deadline to now, cannot be overridden by this one.
 		_ = c.sock.SetWriteDeadline(time.Now().Add(c.edge.cfg.WriteTimeout))
-		_, err := frames.WriteTo(c.sock)
-		if closing || err != nil {
-			c.mu.Lock()
-			c.writing = false
-			c.closeSent = true // nothing more is written either way
-			if c.closeDone != nil {
-				close(c.closeDone)
+		c.mu.Unlock()
+
+		sent = append(sent[:0], frames...)
+		n, err := frames.WriteTo(c.sock)
+		if err == nil {
+			continue
+		}
+		c.mu.Lock()
+		closing = c.closing
+		c.mu.Unlock()
+		if closing && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Close interrupted the write: finish the frame it stopped in,
+			// then send the close frame.
+			c.writeClose(unfinished(sent, n))
+			return
+		}
+		c.writeFailed(err)
+		return
+	}
+}
+
+// unfinished returns the unwritten rest of the frame that a write of n bytes
+// of frames stopped in, or nil if it stopped between two frames.
+func unfinished(frames [][]byte, n int64) []byte {
+	for _, f := range frames {
+		if n < int64(len(f)) {
+			if n == 0 {
+				return nil
 			}
-			c.mu.Unlock()
+			return f[n:]
 		}
-		if err != nil {
-			c.writeFailed(err)
-			return
-		}
-		if closing {
-			return
-		}
+		n -= int64(len(f))
+	}
+	return nil
+}
+
+// writeClose writes the close frame, after the rest of a frame a write was
+// interrupted in, and ends the writer. A peer that does not take it within
+// the close timeout is cut off.
+func (c *conn) writeClose(rest []byte) {
+	frames := net.Buffers{closeFrame(c.closeCode, c.closeReason)}
+	if len(rest) > 0 {
+		frames = net.Buffers{rest, frames[0]}
+	}
+	_ = c.sock.SetWriteDeadline(time.Now().Add(c.edge.cfg.CloseTimeout))
+	_, err := frames.WriteTo(c.sock)
+	c.mu.Lock()
+	c.writing = false
+	c.closeSent = true
+	close(c.closeDone)
+	c.mu.Unlock()
+	if err != nil {
+		_ = c.sock.Close()
 	}
 }
 
 // writeFailed ends a connection whose socket could not take a write: a
 // timeout means the peer does not read fast enough.
 func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	c.writing = false
+	c.closeSent = true // nothing can be written any more
+	if c.closeDone != nil {
+		close(c.closeDone)
+	}
+	c.mu.Unlock()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.edge.hub.Leave(c.client, rooms.CloseSlowConsumer, "slow consumer: a write took longer than "+c.edge.cfg.WriteTimeout.String())
 	}
