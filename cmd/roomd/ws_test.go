@@ -139,12 +139,12 @@ func TestInvalidUTF8TextClosesWith1007(t *testing.T) {
 // A member that never reads fills its socket, then its queue, and is closed
 // with 4002; the others receive everything meanwhile.
 func TestSlowConsumerIsClosedWith4002AndOthersKeepReceiving(t *testing.T) {
-	s := startServer(t, "-max-queue-bytes", "65536", "-write-timeout", "10s")
+	s := startServer(t, "-max-queue-bytes", "262144")
 	slow := s.dial(t, "r", "")
 	fast := s.dial(t, "r", "")
 	eventually(t, "both joined", func() bool { return s.clientCount(t, "r") == 2 })
 
-	payload := strings.Repeat("p", 16<<10)
+	payload := strings.Repeat("p", 8<<10)
 	fastGot := make(chan int, 1)
 	go func() { // the fast member reads everything until "end"
 		n := 0
@@ -162,7 +162,7 @@ func TestSlowConsumerIsClosedWith4002AndOthersKeepReceiving(t *testing.T) {
 	}()
 
 	// Publish until the slow member is dropped: kernel socket buffers take
-	// a few MiB first. Bounded: 64 MiB at most.
+	// a few MiB first. Bounded: 32 MiB at most.
 	sent := 0
 	for ; sent < 4096 && s.clientCount(t, "r") == 2; sent++ {
 		resp, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: payload}})
@@ -174,7 +174,7 @@ func TestSlowConsumerIsClosedWith4002AndOthersKeepReceiving(t *testing.T) {
 		}
 	}
 	if s.clientCount(t, "r") != 1 {
-		t.Fatalf("slow member still connected after %d messages of 16 KiB", sent)
+		t.Fatalf("slow member still connected after %d messages of 8 KiB", sent)
 	}
 	s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: "end"}})
 	if got := <-fastGot; got != sent {
