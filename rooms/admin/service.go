@@ -178,26 +178,24 @@ func (s *Service) KickUser(_ context.Context, req *roomdv1.KickUserRequest) (*ro
 	return &roomdv1.KickUserResponse{KickedCount: uint32(n)}, nil
 }
 
-// payload is the oneof shared by Publish and SendToClient.
-type payload interface {
-	GetText() string
-	GetBinary() []byte
-}
-
-func message(p payload, isText, isBinary bool) (*rooms.Message, error) {
-	switch {
-	case isText:
-		return &rooms.Message{Kind: rooms.Text, Payload: []byte(p.GetText())}, nil
-	case isBinary:
-		return &rooms.Message{Kind: rooms.Binary, Payload: p.GetBinary()}, nil
+// messageOf turns the text/binary oneof of Publish and SendToClient into a
+// message of the matching kind.
+func messageOf(payload any) (*rooms.Message, error) {
+	switch p := payload.(type) {
+	case *roomdv1.PublishRequest_Text:
+		return &rooms.Message{Kind: rooms.Text, Payload: []byte(p.Text)}, nil
+	case *roomdv1.SendToClientRequest_Text:
+		return &rooms.Message{Kind: rooms.Text, Payload: []byte(p.Text)}, nil
+	case *roomdv1.PublishRequest_Binary:
+		return &rooms.Message{Kind: rooms.Binary, Payload: p.Binary}, nil
+	case *roomdv1.SendToClientRequest_Binary:
+		return &rooms.Message{Kind: rooms.Binary, Payload: p.Binary}, nil
 	}
 	return nil, status.Error(codes.InvalidArgument, "set either text or binary")
 }
 
 func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*roomdv1.PublishResponse, error) {
-	_, isText := req.GetPayload().(*roomdv1.PublishRequest_Text)
-	_, isBinary := req.GetPayload().(*roomdv1.PublishRequest_Binary)
-	m, err := message(req, isText, isBinary)
+	m, err := messageOf(req.GetPayload())
 	if err != nil {
 		return nil, err
 	}
@@ -211,9 +209,7 @@ func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*room
 }
 
 func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {
-	_, isText := req.GetPayload().(*roomdv1.SendToClientRequest_Text)
-	_, isBinary := req.GetPayload().(*roomdv1.SendToClientRequest_Binary)
-	m, err := message(req, isText, isBinary)
+	m, err := messageOf(req.GetPayload())
 	if err != nil {
 		return nil, err
 	}
