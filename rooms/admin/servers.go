@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 
 	"roomd/gen/openapiv2"
 	roomdv1 "roomd/gen/roomd/v1"
@@ -34,7 +35,7 @@ func NewGRPCServer(svc *Service, opts ...grpc.ServerOption) (*grpc.Server, *heal
 // server streaming (WatchRoom) works, which grpc-gateway's in-process mode
 // does not support.
 func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
-	gw := runtime.NewServeMux()
+	gw := runtime.NewServeMux(runtime.WithForwardResponseOption(flushStreamStart))
 	if err := roomdv1.RegisterRoomServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
 	}
@@ -54,4 +55,21 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		_, _ = w.Write(openapiv2.RoomServiceJSON)
 	})
 	return mux, nil
+}
+
+// flushStreamStart sends a server stream's 200 and headers as soon as the
+// gRPC stream sends its headers (WatchRoom does once the watch is in place),
+// instead of with the first event: a REST watcher of a quiet room would
+// otherwise hang without knowing it is being served. The gateway calls
+// response options with a nil message once before a stream's first message;
+// a stream that failed before sending headers has none and keeps its error
+// status (404 for a missing room).
+func flushStreamStart(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
+	md, _ := runtime.ServerMetadataFromContext(ctx)
+	if m != nil || md.HeaderMD.Len() == 0 {
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return http.NewResponseController(w).Flush()
 }
