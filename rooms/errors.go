@@ -9,12 +9,14 @@ import (
 // maps each to a gRPC code. The errors themselves carry a message that names
 // the room or client, written for a person.
 var (
-	ErrInvalidRoomID   = errors.New("invalid room id")     // InvalidArgument
-	ErrInvalidArgument = errors.New("invalid argument")    // InvalidArgument
-	ErrRoomExists      = errors.New("room already exists") // AlreadyExists
-	ErrRoomNotFound    = errors.New("room not found")      // NotFound
-	ErrClientNotFound  = errors.New("client not found")    // NotFound
-	ErrRoomFull        = errors.New("room is full")        // ResourceExhausted
+	ErrInvalidRoomID   = errors.New("invalid room id")      // InvalidArgument
+	ErrInvalidArgument = errors.New("invalid argument")     // InvalidArgument
+	ErrRoomExists      = errors.New("room already exists")  // AlreadyExists
+	ErrRoomNotFound    = errors.New("room not found")       // NotFound
+	ErrClientNotFound  = errors.New("client not found")     // NotFound
+	ErrRoomFull        = errors.New("room is full")         // ResourceExhausted
+	ErrBanned          = errors.New("user is banned")       // PermissionDenied
+	ErrLimit           = errors.New("server limit reached") // ResourceExhausted
 	ErrClosed          = errors.New("server is shutting down")
 )
 

@@ -39,8 +39,10 @@ func statusOf(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, rooms.ErrRoomNotFound), errors.Is(err, rooms.ErrClientNotFound):
 		code = codes.NotFound
-	case errors.Is(err, rooms.ErrRoomFull):
+	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrLimit):
 		code = codes.ResourceExhausted
+	case errors.Is(err, rooms.ErrBanned):
+		code = codes.PermissionDenied
 	case errors.Is(err, rooms.ErrClosed):
 		code = codes.Unavailable
 	}
