@@ -19,6 +19,12 @@ type Config struct {
 	// MaxQueueBytes bounds each member's send queue; a member that would go
 	// over it is closed with CloseSlowConsumer. 0 means 1 MiB.
 	MaxQueueBytes int
+	// MaxRooms bounds how many rooms exist at once; creating one more is
+	// ErrLimit. 0 means unlimited.
+	MaxRooms int
+	// MaxClientsPerRoom caps every room, including those whose own
+	// MaxClients is 0 (unlimited). 0 means no server-wide cap.
+	MaxClientsPerRoom int
 	// NewBroker makes the broker that orders and carries published
 	// messages, given the Hub to deliver them to. nil means NewMemoryBroker.
 	NewBroker func(local Deliverer) Broker
@@ -42,10 +48,13 @@ type clientShard struct {
 // Hub is the registry of rooms and their members on this node. All methods
 // are safe for concurrent use.
 type Hub struct {
-	maxQueueBytes int
-	broker        Broker
-	seed          maphash.Seed
-	closed        atomic.Bool
+	maxQueueBytes     int
+	maxRooms          int
+	maxClientsPerRoom int
+	roomCount         atomic.Int64
+	broker            Broker
+	seed              maphash.Seed
+	closed            atomic.Bool
 
 	rooms   [shardCount]roomShard
 	clients [shardCount]clientShard // by client id, and by user id for KickUser
@@ -53,7 +62,12 @@ type Hub struct {
 
 // NewHub returns an empty Hub.
 func NewHub(cfg Config) *Hub {
-	h := &Hub{maxQueueBytes: cfg.MaxQueueBytes, seed: maphash.MakeSeed()}
+	h := &Hub{
+		maxQueueBytes:     cfg.MaxQueueBytes,
+		maxRooms:          cfg.MaxRooms,
+		maxClientsPerRoom: cfg.MaxClientsPerRoom,
+		seed:              maphash.MakeSeed(),
+	}
 	if h.maxQueueBytes <= 0 {
 		h.maxQueueBytes = DefaultMaxQueueBytes
 	}
@@ -127,6 +141,9 @@ func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool) (r *Room, c
 	if r := s.rooms[roomID]; r != nil {
 		return r, false, nil
 	}
+	if h.maxRooms > 0 && h.roomCount.Load() >= int64(h.maxRooms) {
+		return nil, false, errorf(ErrLimit, "the server has its maximum of %d rooms", h.maxRooms)
+	}
 	// Subscribing under the shard lock keeps it ordered with the
 	// Unsubscribe of an earlier room of the same id.
 	if err := h.broker.Subscribe(roomID); err != nil {
@@ -134,6 +151,7 @@ func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool) (r *Room, c
 	}
 	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto}
 	s.rooms[roomID] = r
+	h.roomCount.Add(1)
 	return r, true, nil
 }
 
@@ -185,6 +203,7 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 		return 0, errorf(ErrRoomNotFound, "room %q not found", roomID)
 	}
 	delete(s.rooms, roomID)
+	h.roomCount.Add(-1)
 	h.broker.Unsubscribe(roomID)
 	r.mu.Lock()
 	s.mu.Unlock()
@@ -212,6 +231,19 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 		c.transport.Close(CloseRoomDeleted, reason)
 	}
 	return len(closing), nil
+}
+
+// roomCapacity is the most members r admits: its own MaxClients, capped by
+// the server-wide MaxClientsPerRoom; 0 is unlimited.
+func (h *Hub) roomCapacity(r *Room) int {
+	own, serverCap := r.options.MaxClients, h.maxClientsPerRoom
+	switch {
+	case serverCap == 0:
+		return own
+	case own == 0:
+		return serverCap
+	}
+	return min(own, serverCap)
 }
 
 // Join makes a new client a member of the room. With autoCreate a missing
@@ -246,7 +278,7 @@ func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) 
 			r.mu.Unlock()
 			continue
 		}
-		if max := r.options.MaxClients; max > 0 && len(r.members) >= max {
+		if max := h.roomCapacity(r); max > 0 && len(r.members) >= max {
 			r.mu.Unlock()
 			return nil, errorf(ErrRoomFull, "room %q is full: it has its maximum of %d clients", roomID, max)
 		}
@@ -305,6 +337,7 @@ func (h *Hub) removeIfEmpty(r *Room) {
 	}
 	r.closed = true
 	delete(s.rooms, r.id)
+	h.roomCount.Add(-1)
 	h.broker.Unsubscribe(r.id)
 	r.emitLocked(Event{Kind: EventRoomDeleted, Reason: "last member left"})
 	for w := range r.watchers {

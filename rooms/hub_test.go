@@ -325,3 +325,24 @@ func TestQueueTakeKeepsSmallBackingArray(t *testing.T) {
 		t.Errorf("enqueue+take allocates %.1f times, want 0", allocs)
 	}
 }
+
+func TestServerWideRoomAndMemberLimits(t *testing.T) {
+	h := NewHub(Config{MaxRooms: 2, MaxClientsPerRoom: 2})
+	h.CreateRoom("a", RoomOptions{})
+	join(t, h, "b", "", true)
+	if _, err := h.CreateRoom("c", RoomOptions{}); !errors.Is(err, ErrLimit) {
+		t.Errorf("third room: %v, want ErrLimit", err)
+	}
+	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, true); !errors.Is(err, ErrLimit) {
+		t.Errorf("auto-creating a third room: %v, want ErrLimit", err)
+	}
+	h.DeleteRoom("a")
+	if _, err := h.CreateRoom("c", RoomOptions{MaxClients: 5}); err != nil {
+		t.Errorf("after a delete there is room again: %v", err)
+	}
+	join(t, h, "c", "", false)
+	join(t, h, "c", "", false)
+	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomFull) {
+		t.Errorf("third member of a room capped at 2 server-wide: %v", err)
+	}
+}

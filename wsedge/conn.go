@@ -24,8 +24,12 @@ type conn struct {
 	ws     *websocket.Conn
 	sock   net.Conn
 	ping   *time.Timer
+	expiry *time.Timer // closes the connection when its token expires; nil without one
+	ip     string      // what MaxConnsPerIP counts by
 
-	// Written by the reader goroutine only.
+	// Used by the reader goroutine only.
+	readOnly   bool // the token does not allow publishing
+	rate       tokenBucket
 	readErr    error
 	peerReason string
 
@@ -45,8 +49,9 @@ type conn struct {
 }
 
 // attach completes the connection after the upgrade: handlers, the read
-// deadline, the ping timer, and a writer if anything arrived meanwhile.
-func (c *conn) attach(ws *websocket.Conn) {
+// deadline, the ping and token expiry timers, and a writer if anything
+// arrived meanwhile.
+func (c *conn) attach(ws *websocket.Conn, tokenExpires time.Time) {
 	c.ws = ws
 	c.sock = ws.NetConn()
 	ws.SetPingHandler(c.onPing)
@@ -61,6 +66,9 @@ func (c *conn) attach(ws *websocket.Conn) {
 		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PingInterval + c.edge.cfg.PongTimeout))
 	}
 	c.ping = time.AfterFunc(c.edge.cfg.PingInterval, c.onPingTimer)
+	if !tokenExpires.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(tokenExpires), func() { c.Close(CloseUnauthorized, "token expired") })
+	}
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
@@ -174,6 +182,12 @@ func (c *conn) extendReadDeadline() {
 // each round in one writev, and exits when nothing is left or after the
 // close frame.
 func (c *conn) writeLoop() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.edge.log.Error("panic while writing to a connection; cutting it", "client", c.client.ID(), "panic", p)
+			c.writeFailed(fmt.Errorf("internal error: %v", p))
+		}
+	}()
 	var (
 		batch  []*rooms.Message
 		frames net.Buffers
@@ -327,6 +341,14 @@ func (c *conn) readLoop() {
 			c.Close(rooms.CloseMessageTooBig, fmt.Sprintf("message over the %d-byte limit", limit))
 			continue
 		}
+		if c.readOnly {
+			c.Close(rooms.ClosePolicyViolation, "your token does not allow publishing")
+			continue
+		}
+		if rate := c.edge.cfg.MessageRate; rate > 0 && !c.rate.take(time.Now(), rate, c.edge.cfg.MessageBurst) {
+			c.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", rate))
+			continue
+		}
 		m := &rooms.Message{RoomID: info.RoomID, Kind: rooms.Binary, Payload: payload, FromClientID: info.ClientID}
 		if kind == websocket.TextMessage {
 			if !utf8.Valid(payload) {
@@ -345,7 +367,7 @@ func (c *conn) readLoop() {
 // finish closes the socket once the close frame (if any) is out, and takes
 // the client out of its room with the code the session ended with.
 func (c *conn) finish() {
-	code, reason := rooms.CloseAbnormal, ""
+	code, reason := closeCodeOf(c.readErr), ""
 	if c.readErr != nil {
 		reason = c.readErr.Error()
 		if errors.Is(c.readErr, os.ErrDeadlineExceeded) {
@@ -355,6 +377,9 @@ func (c *conn) finish() {
 	c.mu.Lock()
 	c.finished = true
 	c.ping.Stop()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	closing, done := c.closing, c.closeDone
 	if closing {
 		code, reason = c.closeCode, c.closeReason

@@ -3,6 +3,7 @@ package wsedge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"roomd/rooms"
+	"roomd/wsedge/token"
 )
 
 // Defaults for the zero values of Config.
@@ -46,6 +48,24 @@ type Config struct {
 	// CloseTimeout bounds the wait for the peer's close frame after the
 	// server sent its own. 0 means 3 s.
 	CloseTimeout time.Duration
+	// Tokens, when set, requires every client to present a signed token
+	// (?token=); ?user= is then ignored. Without it roomd runs in
+	// development mode and trusts ?user=.
+	Tokens *token.Verifier
+	// AllowedOrigins lists the page origins that may connect: exact
+	// origins, "https://*.example.com" wildcards, or "*" for any. Empty
+	// means pages from the host the request was sent to. Requests without
+	// an Origin header (not from a browser) are always allowed.
+	AllowedOrigins []string
+	// MaxConns and MaxConnsPerIP bound open connections in total and per
+	// remote IP; 0 means unlimited.
+	MaxConns      int
+	MaxConnsPerIP int
+	// MessageRate is how many messages per second a connection may send on
+	// average, with bursts of MessageBurst; over it the connection is closed
+	// with 1008. 0 means unlimited.
+	MessageRate  float64
+	MessageBurst int
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -59,6 +79,7 @@ type Edge struct {
 
 	mu           sync.Mutex
 	conns        map[*conn]struct{}
+	perIP        map[string]int
 	shuttingDown bool
 	idle         chan struct{} // closed when conns empties after shutdown began
 }
@@ -83,6 +104,9 @@ func New(cfg Config) *Edge {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MessageRate > 0 && cfg.MessageBurst < 1 {
+		cfg.MessageBurst = max(1, int(cfg.MessageRate))
+	}
 	return &Edge{
 		cfg: cfg,
 		hub: cfg.Hub,
@@ -93,19 +117,36 @@ func New(cfg Config) *Edge {
 			// write buffer is only taken for its rare control frames.
 			ReadBufferSize:  512,
 			WriteBufferPool: &sync.Pool{},
-			// Origins are not checked yet: any page may connect.
+			// serveRoom checks the origin itself, before joining, so
+			// that the refusal can say which origin was refused.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		conns: make(map[*conn]struct{}),
+		perIP: make(map[string]int),
 	}
 }
 
-// Handler serves GET /ws/{room_id}.
+// Handler serves GET /ws/{room_id}, and at / a page that says how to
+// connect (pages served from this host may open WebSockets to it under
+// the default origin rule).
 func (e *Edge) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/{room_id...}", e.serveRoom)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, indexPage)
+	})
 	return mux
 }
+
+const indexPage = `<!doctype html>
+<meta charset="utf-8"><title>roomd</title>
+<h1>roomd</h1>
+<p>Rooms are at <code>/ws/{room_id}</code>. Open the developer console and try:</p>
+<pre>const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws/lobby?user=ann');
+ws.onmessage = (e) => console.log('got', e.data);
+ws.onopen = () => ws.send('Hello');</pre>
+`
 
 func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	roomID := r.PathValue("room_id")
@@ -118,20 +159,37 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is a WebSocket endpoint: connect with a WebSocket client, e.g. new WebSocket('ws://"+r.Host+r.URL.Path+"')", http.StatusUpgradeRequired)
 		return
 	}
-	userID := r.URL.Query().Get("user")
-	if len(userID) > MaxUserIDLength || !utf8.ValidString(userID) {
-		http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
+	if !e.originAllowed(r) {
+		http.Error(w, "origin "+r.Header.Get("Origin")+" may not connect (see -allowed-origins)", http.StatusForbidden)
 		return
+	}
+	if e.cfg.Tokens == nil {
+		if user := r.URL.Query().Get("user"); len(user) > MaxUserIDLength || !utf8.ValidString(user) {
+			http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
+			return
+		}
 	}
 
-	c := &conn{edge: e}
-	if !e.track(c) {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+	c := &conn{edge: e, ip: remoteIP(r)}
+	if status, msg := e.track(c); status != 0 {
+		http.Error(w, msg, status)
 		return
 	}
+	grant, code, reason := e.identify(r, roomID)
+	if grant == nil {
+		e.untrack(c)
+		e.refuseAfterUpgrade(w, r, code, reason)
+		return
+	}
+	c.readOnly = !grant.CanPublish
 	// Joining before the upgrade lets a missing or full room be refused
 	// with an HTTP status, and no message published after the 101 is lost.
-	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: userID, RemoteAddr: r.RemoteAddr}, c, e.cfg.AutoCreate)
+	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, e.cfg.AutoCreate)
+	if errors.Is(err, rooms.ErrBanned) {
+		e.untrack(c)
+		e.refuseAfterUpgrade(w, r, CloseForbidden, err.Error())
+		return
+	}
 	if err != nil {
 		e.untrack(c)
 		http.Error(w, err.Error(), joinStatus(err))
@@ -144,7 +202,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		e.untrack(c)
 		return
 	}
-	c.attach(ws)
+	c.attach(ws, grant.Expires)
 	// The handler returns at once: the read loop runs in a fresh goroutine
 	// so net/http's per-request state (buffers, a grown stack) is freed.
 	go c.readLoop()
@@ -158,26 +216,40 @@ func joinStatus(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, rooms.ErrInvalidRoomID), errors.Is(err, rooms.ErrInvalidArgument):
 		return http.StatusBadRequest
-	case errors.Is(err, rooms.ErrClosed):
+	case errors.Is(err, rooms.ErrClosed), errors.Is(err, rooms.ErrLimit):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
 
-func (e *Edge) track(c *conn) bool {
+// track counts a new connection against the limits; a refusal comes back
+// as an HTTP status and message.
+func (e *Edge) track(c *conn) (int, string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.shuttingDown {
-		return false
+	switch {
+	case e.shuttingDown:
+		return http.StatusServiceUnavailable, "server shutting down"
+	case e.cfg.MaxConns > 0 && len(e.conns) >= e.cfg.MaxConns:
+		return http.StatusServiceUnavailable, fmt.Sprintf("server at its limit of %d connections", e.cfg.MaxConns)
+	case e.cfg.MaxConnsPerIP > 0 && e.perIP[c.ip] >= e.cfg.MaxConnsPerIP:
+		return http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", c.ip, e.cfg.MaxConnsPerIP)
 	}
 	e.conns[c] = struct{}{}
-	return true
+	e.perIP[c.ip]++
+	return 0, ""
 }
 
 func (e *Edge) untrack(c *conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, ok := e.conns[c]; !ok {
+		return
+	}
 	delete(e.conns, c)
+	if e.perIP[c.ip]--; e.perIP[c.ip] <= 0 {
+		delete(e.perIP, c.ip)
+	}
 	if e.shuttingDown && len(e.conns) == 0 && e.idle != nil {
 		close(e.idle)
 		e.idle = nil

@@ -4,11 +4,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"roomd/rooms"
 	"roomd/wsedge"
+	"roomd/wsedge/token"
 )
 
 // config is everything roomd can be told at start.
@@ -24,6 +27,18 @@ type config struct {
 	writeTimeout    time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
+
+	// Client access and limits
+	jwtSecret         string
+	jwtPublicKey      string
+	allowedOrigins    string
+	maxConns          int
+	maxConnsPerIP     int
+	maxRooms          int
+	maxClientsPerRoom int
+	messageRate       float64
+	messageBurst      int
+	readHeaderTimeout time.Duration
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -51,6 +66,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", wsedge.DefaultWriteTimeout, "bound on every socket write; a client slower than that is closed with 4002")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long clients get to finish their close handshake")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	// Client access and limits
+	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) client tokens are signed with; with it or -jwt-public-key every client needs ?token=")
+	fs.StringVar(&cfg.jwtPublicKey, "jwt-public-key", "", "PEM file with the RSA or P-256 public key of RS256/ES256 client tokens")
+	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated page origins that may connect (https://app.example.com, https://*.example.com, or *); empty: same host as the request")
+	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most WebSocket connections at once (503 beyond); 0: the open-file limit less 256")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most connections from one remote IP (429 beyond); 0: unlimited")
+	fs.IntVar(&cfg.maxRooms, "max-rooms", 100000, "most rooms at once; 0: unlimited")
+	fs.IntVar(&cfg.maxClientsPerRoom, "max-clients-per-room", 50000, "cap on every room's members, whatever its max_clients; 0: no cap")
+	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages per second a client may send on average (1008 beyond); 0: unlimited")
+	fs.IntVar(&cfg.messageBurst, "max-message-burst", 200, "messages a client may send at once above the rate")
+	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: roomd [flags]\n\nEvery flag can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
 		fs.PrintDefaults()
@@ -85,11 +111,57 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-max-message-bytes must be positive, got %d", cfg.maxMessageBytes)
 	case cfg.maxQueueBytes <= 0:
 		return fmt.Errorf("-max-queue-bytes must be positive, got %d", cfg.maxQueueBytes)
-	case cfg.pingInterval <= 0, cfg.pongTimeout <= 0, cfg.writeTimeout <= 0, cfg.shutdownTimeout <= 0:
-		return fmt.Errorf("-ping-interval, -pong-timeout, -write-timeout and -shutdown-timeout must be positive")
+	case cfg.pingInterval <= 0, cfg.pongTimeout <= 0, cfg.writeTimeout <= 0, cfg.shutdownTimeout <= 0, cfg.readHeaderTimeout <= 0:
+		return fmt.Errorf("-ping-interval, -pong-timeout, -write-timeout, -shutdown-timeout and -read-header-timeout must be positive")
+	case cfg.maxConns < 0, cfg.maxConnsPerIP < 0, cfg.maxRooms < 0, cfg.maxClientsPerRoom < 0, cfg.messageRate < 0, cfg.messageBurst < 0:
+		return fmt.Errorf("-max-conns, -max-conns-per-ip, -max-rooms, -max-clients-per-room, -max-message-rate and -max-message-burst must not be negative")
 	}
 	if _, err := parseLogLevel(cfg.logLevel); err != nil {
 		return err
 	}
 	return nil
+}
+
+// tokenVerifier loads the client token keys; nil means development mode.
+func (cfg config) tokenVerifier() (*token.Verifier, error) {
+	if cfg.jwtSecret == "" && cfg.jwtPublicKey == "" {
+		return nil, nil
+	}
+	var publicKey []byte
+	if cfg.jwtPublicKey != "" {
+		var err error
+		if publicKey, err = os.ReadFile(cfg.jwtPublicKey); err != nil {
+			return nil, fmt.Errorf("-jwt-public-key: %w", err)
+		}
+	}
+	v, err := token.NewVerifier([]byte(cfg.jwtSecret), publicKey)
+	if err != nil {
+		return nil, fmt.Errorf("-jwt-secret/-jwt-public-key: %w", err)
+	}
+	return v, nil
+}
+
+// origins splits -allowed-origins.
+func (cfg config) origins() []string {
+	var out []string
+	for _, o := range strings.Split(cfg.allowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// connectionLimit is -max-conns, or when 0 the open-file limit less room
+// for the listeners, admin connections and files: refusing a client with
+// 503 beats failing accept() for everyone.
+func (cfg config) connectionLimit() int {
+	if cfg.maxConns > 0 {
+		return cfg.maxConns
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return 0
+	}
+	return max(int(lim.Cur)-256, 16)
 }

@@ -23,19 +23,29 @@ type listeners struct {
 	public, adminGRPC, adminHTTP net.Addr
 }
 
-// HTTP server limits: a client that never finishes its request headers is
-// cut off instead of holding a socket forever.
+// HTTP server limits, with -read-header-timeout: a client that never
+// finishes its request headers is cut off instead of holding a socket.
 const (
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 60 * time.Second
-	maxHeaderBytes    = 16 << 10
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 16 << 10
 )
 
 // run serves until ctx ends or a listener fails, then shuts down: clients
 // get 1001, watches end, and everything stops within cfg.shutdownTimeout.
 // ready, if not nil, is called with the bound addresses once serving.
 func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners)) (err error) {
-	hub := rooms.NewHub(rooms.Config{MaxQueueBytes: cfg.maxQueueBytes})
+	tokens, err := cfg.tokenVerifier()
+	if err != nil {
+		return err
+	}
+	if tokens == nil {
+		log.Warn("development mode: no -jwt-secret or -jwt-public-key, so clients name themselves with ?user= and nobody checks it")
+	}
+	hub := rooms.NewHub(rooms.Config{
+		MaxQueueBytes:     cfg.maxQueueBytes,
+		MaxRooms:          cfg.maxRooms,
+		MaxClientsPerRoom: cfg.maxClientsPerRoom,
+	})
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
 		AutoCreate:      cfg.autoCreate,
@@ -43,6 +53,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		PingInterval:    cfg.pingInterval,
 		PongTimeout:     cfg.pongTimeout,
 		WriteTimeout:    cfg.writeTimeout,
+		Tokens:          tokens,
+		AllowedOrigins:  cfg.origins(),
+		MaxConns:        cfg.connectionLimit(),
+		MaxConnsPerIP:   cfg.maxConnsPerIP,
+		MessageRate:     cfg.messageRate,
+		MessageBurst:    cfg.messageBurst,
 		Logger:          log,
 	})
 
@@ -87,8 +103,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	publicSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
-	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+	publicSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 
 	failed := make(chan error, 3)
 	var serving sync.WaitGroup

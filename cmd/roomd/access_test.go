@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	roomdv1 "roomd/gen/roomd/v1"
+)
+
+const testSecret = "test-secret-of-at-least-32-bytes!!"
+
+func hs256(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// dialRefused expects the upgrade to succeed and the server to close at
+// once with code, its reason containing reason.
+func dialRefused(t *testing.T, s *testServer, room, query string, code int, reason string) {
+	t.Helper()
+	ws := s.dial(t, room, query)
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != code || !strings.Contains(ce.Text, reason) {
+		t.Fatalf("%s?%s: got %v, want close %d containing %q", room, query, err, code, reason)
+	}
+}
+
+func TestClientTokens(t *testing.T) {
+	s := startServer(t, "-jwt-secret", testSecret)
+	future := time.Now().Add(time.Hour).Unix()
+	ann := hs256(t, jwt.MapClaims{"sub": "ann", "rooms": []string{"lobby", "team-*"}, "exp": future})
+
+	t.Run("refusals close with 4401 or 4403", func(t *testing.T) {
+		dialRefused(t, s, "lobby", "", 4401, "no token")
+		dialRefused(t, s, "lobby", "user=ann", 4401, "no token") // ?user= means nothing now
+		dialRefused(t, s, "lobby", "token=nonsense", 4401, "token malformed")
+		dialRefused(t, s, "lobby", "token="+hs256(t, jwt.MapClaims{"sub": "ann", "rooms": []string{"*"}, "exp": time.Now().Add(-time.Hour).Unix()}), 4401, "token expired")
+		forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ann", "rooms": []string{"*"}}).SignedString([]byte("some-other-secret-of-32-bytes-or-more"))
+		dialRefused(t, s, "lobby", "token="+forged, 4401, "signature")
+		dialRefused(t, s, "elsewhere", "token="+ann, 4403, "room elsewhere is not in your token")
+	})
+
+	t.Run("a good token joins as its subject", func(t *testing.T) {
+		s.dial(t, "team-red", "token="+ann+"&user=mallory")
+		resp, err := s.admin.ListClients(context.Background(), &roomdv1.ListClientsRequest{RoomId: "team-red"})
+		if err != nil || len(resp.GetClients()) != 1 || resp.GetClients()[0].GetUserId() != "ann" {
+			t.Fatalf("clients %v %v, want one with user ann", resp.GetClients(), err)
+		}
+	})
+
+	t.Run("read-only members receive but may not publish", func(t *testing.T) {
+		viewer := s.dial(t, "lobby", "token="+hs256(t, jwt.MapClaims{"sub": "viewer", "rooms": []string{"lobby"}, "publish": false}))
+		writer := s.dial(t, "lobby", "token="+ann)
+		send(t, writer, websocket.TextMessage, "for everyone")
+		expectFrame(t, viewer, websocket.TextMessage, "for everyone")
+		expectFrame(t, writer, websocket.TextMessage, "for everyone")
+		send(t, viewer, websocket.TextMessage, "let me talk")
+		expectClose(t, viewer, websocket.ClosePolicyViolation, "your token does not allow publishing")
+		send(t, writer, websocket.TextMessage, "still fine")
+		expectFrame(t, writer, websocket.TextMessage, "still fine") // and nothing from the viewer before it
+	})
+
+	t.Run("a token that expires while connected closes with 4401", func(t *testing.T) {
+		short := hs256(t, jwt.MapClaims{"sub": "ann", "rooms": []string{"lobby"}, "exp": time.Now().Add(1500 * time.Millisecond).Unix()})
+		ws := s.dial(t, "lobby", "token="+short)
+		expectClose(t, ws, 4401, "token expired")
+	})
+}
+
+func TestClientTokensWithAPublicKey(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	path := filepath.Join(t.TempDir(), "issuer.pem")
+	os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	s := startServer(t, "-jwt-public-key", path)
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"sub": "bob", "rooms": []string{"*"}}).SignedString(key)
+	ws := s.dial(t, "any-room", "token="+tok)
+	send(t, ws, websocket.TextMessage, "signed in")
+	expectFrame(t, ws, websocket.TextMessage, "signed in")
+	dialRefused(t, s, "any-room", "token="+hs256(t, jwt.MapClaims{"sub": "bob", "rooms": []string{"*"}}), 4401, "token")
+}
+
+// upgradeStatus dials with extra headers and returns the refusal's status
+// and body, or 101.
+func upgradeStatus(t *testing.T, s *testServer, room string, header http.Header) (int, string) {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+s.public+"/ws/"+room, header)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+		return http.StatusSwitchingProtocols, ""
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", room, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(body)
+}
+
+func TestOrigins(t *testing.T) {
+	origin := func(o string) http.Header { return http.Header{"Origin": {o}} }
+	t.Run("default: same host only", func(t *testing.T) {
+		s := startServer(t)
+		if code, _ := upgradeStatus(t, s, "r", origin("http://"+s.public)); code != 101 {
+			t.Errorf("same-host page refused with %d", code)
+		}
+		if code, body := upgradeStatus(t, s, "r", origin("https://evil.example")); code != 403 || !strings.Contains(body, "origin https://evil.example may not connect") {
+			t.Errorf("foreign page: %d %q, want 403 naming the origin", code, body)
+		}
+		if code, _ := upgradeStatus(t, s, "r", nil); code != 101 {
+			t.Errorf("non-browser client (no Origin) refused with %d", code)
+		}
+	})
+	t.Run("a list with a wildcard", func(t *testing.T) {
+		s := startServer(t, "-allowed-origins", "https://app.example.com, https://*.example.org")
+		for o, want := range map[string]int{
+			"https://app.example.com":    101,
+			"https://chat.example.org":   101,
+			"http://chat.example.org":    403,
+			"https://example.org":        403,
+			"https://app.example.com.ev": 403,
+			"http://" + s.public:         403,
+		} {
+			if code, _ := upgradeStatus(t, s, "r", origin(o)); code != want {
+				t.Errorf("origin %s: %d, want %d", o, code, want)
+			}
+		}
+	})
+	t.Run("star allows any page", func(t *testing.T) {
+		s := startServer(t, "-allowed-origins", "*")
+		if code, _ := upgradeStatus(t, s, "r", origin("https://anywhere.example")); code != 101 {
+			t.Errorf("refused with %d", code)
+		}
+	})
+}
+
+func TestMessageRateLimit(t *testing.T) {
+	s := startServer(t, "-max-message-rate", "10", "-max-message-burst", "5")
+	flooder := s.dial(t, "r", "")
+	other := s.dial(t, "r", "")
+	for range 50 {
+		if err := flooder.WriteMessage(websocket.TextMessage, []byte("spam")); err != nil {
+			break // already closed
+		}
+	}
+	expectClose(t, flooder, websocket.ClosePolicyViolation, "rate limit: more than 10 messages per second")
+	send(t, other, websocket.TextMessage, "calm")
+	for {
+		if f := read(t, other); f.data == "calm" {
+			break // the burst got through, then the flooder was cut off
+		}
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	t.Run("per IP", func(t *testing.T) {
+		s := startServer(t, "-max-conns-per-ip", "2")
+		first := s.dial(t, "r", "")
+		s.dial(t, "r", "")
+		if code, body := upgradeStatus(t, s, "r", nil); code != 429 || !strings.Contains(body, "too many connections from 127.0.0.1 (limit 2)") {
+			t.Fatalf("third connection: %d %q", code, body)
+		}
+		first.Close()
+		eventually(t, "a slot frees up", func() bool {
+			code, _ := upgradeStatus(t, s, "r", nil)
+			return code == 101
+		})
+	})
+	t.Run("total", func(t *testing.T) {
+		s := startServer(t, "-max-conns", "1")
+		s.dial(t, "r", "")
+		if code, body := upgradeStatus(t, s, "other", nil); code != 503 || !strings.Contains(body, "limit of 1 connections") {
+			t.Fatalf("second connection: %d %q", code, body)
+		}
+	})
+	t.Run("rooms and members", func(t *testing.T) {
+		s := startServer(t, "-max-rooms", "1", "-max-clients-per-room", "1")
+		s.dial(t, "only", "")
+		if code, body := upgradeStatus(t, s, "second-room", nil); code != 503 || !strings.Contains(body, "maximum of 1 rooms") {
+			t.Errorf("second room: %d %q", code, body)
+		}
+		if code, body := upgradeStatus(t, s, "only", nil); code != 429 || !strings.Contains(body, "is full") {
+			t.Errorf("second member: %d %q", code, body)
+		}
+		_, err := s.admin.CreateRoom(context.Background(), &roomdv1.CreateRoomRequest{RoomId: "more"})
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("CreateRoom over the room limit: %v, want ResourceExhausted", err)
+		}
+	})
+}

@@ -1,0 +1,148 @@
+package wsedge
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
+	"roomd/wsedge/token"
+)
+
+// Close codes for refusals after the upgrade. Browsers cannot read the HTTP
+// status of a failed upgrade, so authentication and authorization failures
+// upgrade and then close with one of these and a readable reason.
+const (
+	CloseUnauthorized rooms.CloseCode = 4401 // missing, malformed, expired or wrongly signed token
+	CloseForbidden    rooms.CloseCode = 4403 // room not in the token, or banned
+)
+
+// originAllowed applies AllowedOrigins: a request without Origin is not from
+// a browser page and is allowed; "*" allows every page; an entry may be an
+// exact origin ("https://app.example.com") or a wildcard subdomain
+// ("https://*.example.com"); an empty list allows only pages served from the
+// host the request was sent to.
+func (e *Edge) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if len(e.cfg.AllowedOrigins) == 0 {
+		return strings.EqualFold(u.Host, r.Host)
+	}
+	for _, allowed := range e.cfg.AllowedOrigins {
+		if allowed == "*" || strings.EqualFold(allowed, origin) {
+			return true
+		}
+		scheme, host, ok := strings.Cut(allowed, "://*.")
+		if ok && strings.EqualFold(u.Scheme, scheme) && strings.HasSuffix(strings.ToLower(u.Host), "."+strings.ToLower(host)) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteIP is the address connection limits count by. roomd does not trust
+// X-Forwarded-For: behind a proxy, every client counts as the proxy.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// identify decides who the client is: the token's subject when tokens are
+// required, else ?user= (development mode). A refusal comes back as a close
+// code and reason.
+func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.CloseCode, string) {
+	q := r.URL.Query()
+	if e.cfg.Tokens == nil {
+		return &token.Grant{UserID: q.Get("user"), CanPublish: true}, 0, ""
+	}
+	g, err := e.cfg.Tokens.Verify(q.Get("token"))
+	if err != nil {
+		return nil, CloseUnauthorized, err.Error()
+	}
+	if !g.AllowsRoom(roomID) {
+		return nil, CloseForbidden, "room " + roomID + " is not in your token"
+	}
+	return g, 0, ""
+}
+
+// refuseAfterUpgrade completes the upgrade only to close at once with code
+// and reason, then waits (bounded) for the peer's close frame.
+func (e *Edge) refuseAfterUpgrade(w http.ResponseWriter, r *http.Request, code rooms.CloseCode, reason string) {
+	ws, err := e.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer ws.Close()
+	ws.SetCloseHandler(func(int, string) error { return nil }) // ours is already sent
+	sock := ws.NetConn()
+	_ = sock.SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout))
+	if _, err := sock.Write(closeFrame(code, reason)); err != nil {
+		return
+	}
+	_ = sock.SetReadDeadline(time.Now().Add(e.cfg.CloseTimeout))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// tokenBucket limits a connection's message rate. Only the reader goroutine
+// touches it.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// take reports whether one more message fits at rate per second with the
+// given burst.
+func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {
+	if b.last.IsZero() {
+		b.tokens = float64(burst)
+	} else {
+		b.tokens += now.Sub(b.last).Seconds() * rate
+		if b.tokens > float64(burst) {
+			b.tokens = float64(burst)
+		}
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// closeCodeOf says how a read error ended a connection that the server had
+// not closed itself: the peer's close frame, a dropped connection, or a
+// protocol violation that gorilla answered with 1002.
+func closeCodeOf(err error) rooms.CloseCode {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return rooms.CloseCode(ce.Code)
+	case errors.As(err, &ne), errors.Is(err, net.ErrClosed), isEOF(err):
+		return rooms.CloseAbnormal
+	}
+	return rooms.CloseProtocolError
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

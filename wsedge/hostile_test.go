@@ -1,0 +1,219 @@
+package wsedge
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
+)
+
+// startEdge serves an Edge on a real loopback port.
+func startEdge(t *testing.T, cfg Config) (*rooms.Hub, string) {
+	t.Helper()
+	hub := rooms.NewHub(rooms.Config{})
+	cfg.Hub = hub
+	cfg.AutoCreate = true
+	edge := New(cfg)
+	srv := httptest.NewUnstartedServer(edge.Handler())
+	srv.Config.ReadHeaderTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		edge.Shutdown(ctx)
+		srv.Close()
+	})
+	return hub, srv.Listener.Addr().String()
+}
+
+// rawClient speaks WebSocket by hand, to send what no library would.
+type rawClient struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr, room string) *rawClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /ws/" + room + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("raw upgrade: %v %v", resp, err)
+	}
+	return &rawClient{conn, br}
+}
+
+// clientFrame builds a frame with every header bit under the test's control.
+func clientFrame(fin bool, rsv, opcode byte, masked bool, payload []byte) []byte {
+	b0 := rsv<<4 | opcode
+	if fin {
+		b0 |= 0x80
+	}
+	out := []byte{b0}
+	maskBit := byte(0)
+	if masked {
+		maskBit = 0x80
+	}
+	switch n := len(payload); {
+	case n <= 125:
+		out = append(out, maskBit|byte(n))
+	case n <= 0xFFFF:
+		out = append(out, maskBit|126)
+		out = binary.BigEndian.AppendUint16(out, uint16(n))
+	default:
+		out = append(out, maskBit|127)
+		out = binary.BigEndian.AppendUint64(out, uint64(n))
+	}
+	if !masked {
+		return append(out, payload...)
+	}
+	key := [4]byte{1, 2, 3, 4}
+	out = append(out, key[:]...)
+	for i, b := range payload {
+		out = append(out, b^key[i%4])
+	}
+	return out
+}
+
+func (c *rawClient) send(t *testing.T, frames ...[]byte) {
+	t.Helper()
+	for _, f := range frames {
+		if _, err := c.conn.Write(f); err != nil {
+			t.Fatalf("raw write: %v", err)
+		}
+	}
+}
+
+// closeCode reads server frames until a close frame and returns its code,
+// or -1 if the connection ended without one.
+func (c *rawClient) closeCode(t *testing.T) int {
+	t.Helper()
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			return -1
+		}
+		n := int64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var l [2]byte
+			io.ReadFull(c.br, l[:])
+			n = int64(binary.BigEndian.Uint16(l[:]))
+		case 127:
+			var l [8]byte
+			io.ReadFull(c.br, l[:])
+			n = int64(binary.BigEndian.Uint64(l[:]))
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(c.br, payload); err != nil {
+			return -1
+		}
+		if h[0]&0x0f == opClose {
+			if len(payload) < 2 {
+				return 1005
+			}
+			return int(binary.BigEndian.Uint16(payload))
+		}
+	}
+}
+
+// A hostile peer gets the RFC 6455 answer for each violation, and a
+// well-behaved member of the same room keeps receiving all the while.
+func TestHostileClientsGetTheRFCAnswerAndOthersCarryOn(t *testing.T) {
+	hub, addr := startEdge(t, Config{MaxMessageBytes: 1024, MessageRate: 50, MessageBurst: 20})
+	good, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+
+	text := func(s string) []byte { return clientFrame(true, 0, opText, true, []byte(s)) }
+	closeWith := func(code uint16) []byte {
+		return clientFrame(true, 0, opClose, true, binary.BigEndian.AppendUint16(nil, code))
+	}
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		want   int
+	}{
+		{"unmasked frame", [][]byte{clientFrame(true, 0, opText, false, []byte("hi"))}, 1002},
+		{"reserved bit", [][]byte{clientFrame(true, 2, opText, true, []byte("hi"))}, 1002},
+		{"bad opcode", [][]byte{clientFrame(true, 0, 0x3, true, nil)}, 1002},
+		{"control frame over 125 bytes", [][]byte{clientFrame(true, 0, opPing, true, make([]byte, 126))}, 1002},
+		{"fragmented control frame", [][]byte{clientFrame(false, 0, opPing, true, []byte("x"))}, 1002},
+		{"continuation without start", [][]byte{clientFrame(true, 0, 0x0, true, []byte("x"))}, 1002},
+		{"close code 1005 on the wire", [][]byte{closeWith(1005)}, 1002},
+		{"close code 999", [][]byte{closeWith(999)}, 1002},
+		{"invalid UTF-8 text", [][]byte{text("\xc3\x28")}, 1007},
+		{"invalid UTF-8 across fragments", [][]byte{clientFrame(false, 0, opText, true, []byte("\xe2\x82")), clientFrame(true, 0, 0x0, true, []byte("x"))}, 1007},
+		{"message over the limit", [][]byte{text(strings.Repeat("x", 1025))}, 1009},
+		{"message over the limit in fragments", [][]byte{clientFrame(false, 0, opBinary, true, make([]byte, 1000)), clientFrame(true, 0, 0x0, true, make([]byte, 100))}, 1009},
+		{"flood", func() [][]byte {
+			var fs [][]byte
+			for range 200 {
+				fs = append(fs, text("spam"))
+			}
+			return fs
+		}(), 1008},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, addr, "r")
+			c.send(t, tc.frames...)
+			if got := c.closeCode(t); got != tc.want {
+				t.Errorf("server answered %d, want %d", got, tc.want)
+			}
+			// The room is fine: the good member gets the next message.
+			want := "after " + tc.name
+			hub.Publish(&rooms.Message{RoomID: "r", Kind: rooms.Text, Payload: []byte(want)})
+			for {
+				good.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, data, err := good.ReadMessage()
+				if err != nil {
+					t.Fatalf("good member: %v", err)
+				}
+				if string(data) == want {
+					break
+				}
+			}
+		})
+	}
+}
+
+// A client that never finishes its upgrade request is cut off by the
+// server's header timeout.
+func TestHalfFinishedUpgradeIsCutOff(t *testing.T) {
+	_, addr := startEdge(t, Config{})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /ws/r HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server kept a half-finished upgrade open for 5 s")
+	}
+}
