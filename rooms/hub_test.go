@@ -346,3 +346,28 @@ func TestServerWideRoomAndMemberLimits(t *testing.T) {
 		t.Errorf("third member of a room capped at 2 server-wide: %v", err)
 	}
 }
+
+// FuzzValidateRoomID: whatever the input, an accepted id is 1-128 bytes of
+// the documented alphabet, so it is safe in paths, subjects and logs.
+func FuzzValidateRoomID(f *testing.F) {
+	for _, seed := range []string{"lobby", "", "a/b", "é", strings.Repeat("x", 129), "team-1.a:b_c"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		err := ValidateRoomID(id)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidRoomID) {
+				t.Fatalf("error %v is not ErrInvalidRoomID", err)
+			}
+			return
+		}
+		if len(id) == 0 || len(id) > MaxRoomIDLength {
+			t.Fatalf("accepted %d-byte id", len(id))
+		}
+		for i := 0; i < len(id); i++ {
+			if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:", rune(id[i])) {
+				t.Fatalf("accepted %q with byte %q", id, id[i])
+			}
+		}
+	})
+}

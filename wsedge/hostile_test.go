@@ -19,7 +19,7 @@ import (
 )
 
 // startEdge serves an Edge on a real loopback port.
-func startEdge(t *testing.T, cfg Config) (*rooms.Hub, string) {
+func startEdge(t testing.TB, cfg Config) (*rooms.Hub, string) {
 	t.Helper()
 	hub := rooms.NewHub(rooms.Config{})
 	cfg.Hub = hub
