@@ -16,8 +16,15 @@
 // # Locks
 //
 // Lock order: MemoryBroker topic lock, then registry shard lock, then
-// Room.mu, then Queue.mu. Client index and user index shard locks are leaves:
-// nothing else is taken while they are held. Transport methods are called with
-// Room.mu held, so they must not block and must not call back into the Hub
-// synchronously.
+// Room.mu, then Queue.mu. Client index, user index and ban shard locks are
+// leaves: nothing else is taken while they are held. Transport methods are
+// called with Room.mu held, so they must not block and must not call back into
+// the Hub synchronously.
+//
+// # Bans
+//
+// A ban keeps a user out of one room or every room until it expires
+// (bans.go). Join checks twice: before a missing room is made, and again
+// under the room's lock once the client is in the user index, so that a ban
+// set concurrently either refuses the join or finds the client to kick.
 package rooms

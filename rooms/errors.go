@@ -16,6 +16,8 @@ var (
 	ErrClientNotFound  = errors.New("client not found")     // NotFound
 	ErrRoomFull        = errors.New("room is full")         // ResourceExhausted
 	ErrBanned          = errors.New("user is banned")       // PermissionDenied
+	ErrBanNotFound     = errors.New("ban not found")        // NotFound
+	ErrNoUserID        = errors.New("no user id")           // FailedPrecondition
 	ErrLimit           = errors.New("server limit reached") // ResourceExhausted
 	ErrClosed          = errors.New("server is shutting down")
 )

@@ -58,6 +58,7 @@ type Hub struct {
 
 	rooms   [shardCount]roomShard
 	clients [shardCount]clientShard // by client id, and by user id for KickUser
+	bans    banStore                // see bans.go
 }
 
 // NewHub returns an empty Hub.
@@ -248,9 +249,14 @@ func (h *Hub) roomCapacity(r *Room) int {
 
 // Join makes a new client a member of the room. With autoCreate a missing
 // room is made (and vanishes with its last member); without, a missing room
-// is ErrRoomNotFound. A full room is ErrRoomFull.
+// is ErrRoomNotFound. A full room is ErrRoomFull; a user banned from the room
+// is ErrBanned.
 func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) (*Client, error) {
 	if err := ValidateRoomID(roomID); err != nil {
+		return nil, err
+	}
+	// Checked before a missing room is made for a user who may not join it.
+	if err := h.checkBan(who.UserID, roomID); err != nil {
 		return nil, err
 	}
 	who.ClientID = newClientID()
@@ -285,6 +291,21 @@ func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) 
 		c := &Client{info: who, room: r, transport: t}
 		c.queue.maxBytes = h.maxQueueBytes
 		h.index(c)
+		// Again, now that c is indexed: a ban set since the first check is
+		// seen here, or else it was set after c was indexed and BanUser's
+		// kick finds c (see BanUser). Refuse only if c is still unclaimed: a
+		// kick that already found c in the index removes it as soon as r.mu
+		// is free, so it must be a member by then.
+		if err := h.checkBan(who.UserID, roomID); err != nil && c.left.CompareAndSwap(false, true) {
+			empty := r.autoCreated && len(r.members) == 0
+			r.mu.Unlock()
+			c.queue.close()
+			h.unindex(c)
+			if empty {
+				h.removeIfEmpty(r)
+			}
+			return nil, err
+		}
 		r.addLocked(c)
 		r.mu.Unlock()
 		return c, nil

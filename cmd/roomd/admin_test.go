@@ -668,13 +668,17 @@ func TestAdminKickClient(t *testing.T) {
 	}
 	expectReceived(t, bob, websocket.TextMessage, "still here")
 
-	// A close frame holds 123 bytes of reason: a longer one is cut there,
-	// never in the middle of a character.
-	long := "x" + strings.Repeat("€", 50) // 151 bytes; byte 123 is inside a euro sign
-	if _, err := s.admin.KickClient(adminContext(t), &roomdv1.KickClientRequest{ClientId: clientIDOfUser(t, s, room, "bob"), Reason: long}); err != nil {
+	// A close frame holds 123 bytes of reason: a longer one is refused,
+	// naming the field, and the client stays; 123 bytes arrive whole.
+	bobID := clientIDOfUser(t, s, room, "bob")
+	long := "x" + strings.Repeat("€", 41) // 124 bytes
+	_, err := s.admin.KickClient(adminContext(t), &roomdv1.KickClientRequest{ClientId: bobID, Reason: long})
+	checkGRPCError(t, "KickClient with a 124-byte reason", err, codes.InvalidArgument, "reason", "124", "123")
+	fits := "x" + strings.Repeat("€", 40) + "yy" // 123 bytes
+	if _, err := s.admin.KickClient(adminContext(t), &roomdv1.KickClientRequest{ClientId: bobID, Reason: fits}); err != nil {
 		t.Fatal(err)
 	}
-	expectClose(t, bob, 4000, "x"+strings.Repeat("€", 40))
+	expectClose(t, bob, 4000, fits)
 }
 
 func TestAdminKickUser(t *testing.T) {
@@ -902,6 +906,9 @@ func startRESTWatch(t *testing.T, s *testServer, room string) <-chan *restWatch 
 	req, err := http.NewRequestWithContext(ctx, "GET", s.adminURL+"/v1/rooms/"+room+"/events", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	watches := make(chan *restWatch, 1)
 	done := make(chan struct{})

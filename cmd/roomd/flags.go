@@ -39,6 +39,13 @@ type config struct {
 	messageRate       float64
 	messageBurst      int
 	readHeaderTimeout time.Duration
+
+	// Admin security (security.go)
+	adminToken     string
+	adminTokenFile string
+	adminInsecure  bool
+	tlsCert        string
+	tlsKey         string
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -77,6 +84,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages per second a client may send on average (1008 beyond); 0: unlimited")
 	fs.IntVar(&cfg.messageBurst, "max-message-burst", 200, "messages a client may send at once above the rate")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
+	// Admin security
+	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
+	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "file holding the admin token (surrounding whitespace trimmed); instead of -admin-token")
+	fs.BoolVar(&cfg.adminInsecure, "admin-insecure", false, "allow admin listeners on non-loopback addresses without a token")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with -tls-key every listener serves TLS (wss://, https://, gRPC over TLS)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: roomd [flags]\n\nEvery flag can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
 		fs.PrintDefaults()
@@ -117,6 +130,9 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-max-conns, -max-conns-per-ip, -max-rooms, -max-clients-per-room, -max-message-rate and -max-message-burst must not be negative")
 	}
 	if _, err := parseLogLevel(cfg.logLevel); err != nil {
+		return err
+	}
+	if err := cfg.validateAdminSecurity(); err != nil {
 		return err
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	roomdv1 "roomd/gen/roomd/v1"
 )
@@ -34,6 +35,7 @@ type testServer struct {
 	adminURL string // http://host:port of the REST gateway
 	grpcAddr string
 	admin    roomdv1.RoomServiceClient
+	token    string // admin bearer token that admin and rest send if not empty; from -admin-token
 	logs     *syncBuffer
 	stop     func() error // stops roomd (as SIGTERM would) and returns run's error
 }
@@ -59,17 +61,20 @@ func startServer(t *testing.T, args ...string) *testServer {
 		cancel()
 		t.Fatalf("roomd did not start: %v", err)
 	}
-	conn, err := grpc.NewClient(l.adminGRPC.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	var s *testServer
+	conn, err := grpc.NewClient(l.adminGRPC.String(), append(tokenOptions(func() string { return s.token }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stopped bool
 	var runErr error
-	s := &testServer{
+	s = &testServer{
 		public:   l.public.String(),
 		adminURL: "http://" + l.adminHTTP.String(),
 		grpcAddr: l.adminGRPC.String(),
 		admin:    roomdv1.NewRoomServiceClient(conn),
+		token:    cfg.adminToken,
 		logs:     logs,
 	}
 	s.stop = func() error {
@@ -120,6 +125,9 @@ func (s *testServer) rest(t *testing.T, method, path, body string, out any) int 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +143,25 @@ func (s *testServer) rest(t *testing.T, method, path, body string, out any) int 
 		}
 	}
 	return resp.StatusCode
+}
+
+// tokenOptions makes a gRPC client send "authorization: Bearer <token()>"
+// on every call while token() is not empty.
+func tokenOptions(token func() string) []grpc.DialOption {
+	authorize := func(ctx context.Context) context.Context {
+		if t := token(); t != "" {
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+t)
+		}
+		return ctx
+	}
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(authorize(ctx), method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			return streamer(authorize(ctx), desc, cc, method, opts...)
+		}),
+	}
 }
 
 // frame is one message a WebSocket client received.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"roomd/rooms"
 	"roomd/rooms/admin"
@@ -40,6 +39,17 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	}
 	if tokens == nil {
 		log.Warn("development mode: no -jwt-secret or -jwt-public-key, so clients name themselves with ?user= and nobody checks it")
+	}
+	adminToken, err := cfg.loadAdminToken()
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := cfg.loadTLS()
+	if err != nil {
+		return err
+	}
+	if adminToken == "" && (!isLoopbackAddr(cfg.adminGRPC) || !isLoopbackAddr(cfg.adminHTTP)) {
+		log.Warn("-admin-insecure: the admin API listens beyond loopback without a token; anyone who reaches it controls every room")
 	}
 	hub := rooms.NewHub(rooms.Config{
 		MaxQueueBytes:     cfg.maxQueueBytes,
@@ -89,16 +99,26 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 
-	grpcSrv, health := admin.NewGRPCServer(admin.NewService(hub))
-	// The gateway reaches the gRPC server through its own listener.
-	gwConn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	publicLn = withTLS(publicLn, tlsConfig, publicProtocols)
+	grpcLn = withTLS(grpcLn, tlsConfig, grpcProtocols)
+	httpLn = withTLS(httpLn, tlsConfig, adminHTTPProtocols)
+
+	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
+	grpcSrv, health := admin.NewGRPCServer(
+		admin.NewServiceWithOptions(hub, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
+		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, Logger: log})...)
+	// The gateway reaches the same gRPC server in process, without TLS; the
+	// server still checks the token it forwards.
+	inProcessLn := admin.ListenInProcess()
+	lns = append(lns, inProcessLn)
+	gwConn, err := admin.DialInProcess(inProcessLn)
 	if err != nil {
 		return fmt.Errorf("gateway client: %w", err)
 	}
 	defer gwConn.Close()
 	gwCtx, cancelGateway := context.WithCancel(context.Background())
 	defer cancelGateway()
-	gateway, err := admin.NewGateway(gwCtx, gwConn)
+	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv)})
 	if err != nil {
 		return err
 	}
@@ -106,7 +126,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	publicSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 
-	failed := make(chan error, 3)
+	failed := make(chan error, 4)
 	var serving sync.WaitGroup
 	serve := func(name string, f func() error) {
 		serving.Add(1)
@@ -119,13 +139,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	}
 	serve("public listener", func() error { return publicSrv.Serve(publicLn) })
 	serve("admin gRPC", func() error { return grpcSrv.Serve(grpcLn) })
+	serve("admin gRPC (in process)", func() error { return grpcSrv.Serve(inProcessLn) })
 	serve("admin HTTP", func() error { return adminSrv.Serve(httpLn) })
 	lns = nil // the servers own and close them now
 
 	log.Info("roomd serving",
-		"websocket", "ws://"+publicLn.Addr().String()+"/ws/{room_id}",
+		"websocket", scheme(tlsConfig, "ws", "wss")+"://"+publicLn.Addr().String()+"/ws/{room_id}",
 		"admin_grpc", grpcLn.Addr().String(),
-		"admin_rest", "http://"+httpLn.Addr().String()+"/v1/rooms",
+		"admin_rest", scheme(tlsConfig, "http", "https")+"://"+httpLn.Addr().String()+"/v1/rooms",
+		"admin_token", adminToken != "",
+		"tls", tlsConfig != nil,
 		"auto_create", cfg.autoCreate)
 	if ready != nil {
 		ready(listeners{public: publicLn.Addr(), adminGRPC: grpcLn.Addr(), adminHTTP: httpLn.Addr()})

@@ -2,5 +2,12 @@
 // mapped onto a rooms.Hub, and its REST face through grpc-gateway. It holds
 // no state of its own; every call is one Hub call plus translation between
 // proto messages and rooms types, and between rooms errors and gRPC codes
-// (which the gateway maps to HTTP statuses).
+// (which the gateway maps to HTTP statuses). Input is checked against the
+// limits in limits.go before the Hub sees it.
+//
+// ServerOptions secures and hardens the gRPC server: the admin token check
+// (every service but health), panic recovery, a request size bound and
+// keepalive enforcement. The gateway forwards the HTTP Authorization header
+// as metadata, so REST calls are checked by the same interceptor; it reaches
+// the server in process (ListenInProcess, DialInProcess), never over TLS.
 package admin

@@ -3,23 +3,88 @@ package admin
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"roomd/gen/openapiv2"
 	roomdv1 "roomd/gen/roomd/v1"
 )
 
+// DefaultMaxRecvMsgBytes bounds one admin request when ServerConfig leaves
+// MaxRecvMsgBytes 0.
+const DefaultMaxRecvMsgBytes = 4 << 20
+
+// Keepalive: the server pings a connection idle for keepaliveTime and drops
+// it if the ping is not answered within keepaliveTimeout, so dead peers do
+// not hold streams; a client may ping, idle or not, but not more often than
+// every minClientPing (more often gets the connection closed).
+const (
+	keepaliveTime    = time.Minute
+	keepaliveTimeout = 20 * time.Second
+	minClientPing    = 10 * time.Second
+)
+
+// ServerConfig hardens and secures the admin gRPC server (ServerOptions).
+// The zero value serves without authentication, with the defaults below.
+type ServerConfig struct {
+	// Token, when not empty, is required as "authorization: Bearer <Token>"
+	// metadata on every call except the health service (reflection
+	// included); a missing or wrong one is UNAUTHENTICATED.
+	Token string
+	// MaxRecvMsgBytes bounds one request message; 0 means
+	// DefaultMaxRecvMsgBytes. Bigger is RESOURCE_EXHAUSTED.
+	MaxRecvMsgBytes int
+	// Logger gets the panics recovered from handlers; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// ServerOptions returns the options that make a gRPC server what cfg says:
+// a bound on requests, keepalive enforcement, a panic in a handler turned
+// into INTERNAL for that call only (and logged), and the token check.
+func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
+	if cfg.MaxRecvMsgBytes <= 0 {
+		cfg.MaxRecvMsgBytes = DefaultMaxRecvMsgBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// Recovery is outermost, so that it also catches a panic in the others.
+	rec := recovery{log: cfg.Logger}
+	unary := []grpc.UnaryServerInterceptor{rec.unary}
+	stream := []grpc.StreamServerInterceptor{rec.stream}
+	if cfg.Token != "" {
+		auth := newTokenAuth(cfg.Token)
+		unary = append(unary, auth.unary)
+		stream = append(stream, auth.stream)
+	}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPing, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+	}
+}
+
 // NewGRPCServer returns a gRPC server with the RoomService, server
 // reflection (so grpcurl needs no proto files) and the standard health
-// service. The health server is returned so that shutdown can mark it
-// NOT_SERVING first.
+// service; give it ServerOptions to harden and secure it. The health server
+// is returned so that shutdown can mark it NOT_SERVING first.
 func NewGRPCServer(svc *Service, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(opts...)
 	roomdv1.RegisterRoomServiceServer(srv, svc)
@@ -30,18 +95,52 @@ func NewGRPCServer(svc *Service, opts ...grpc.ServerOption) (*grpc.Server, *heal
 	return srv, hs
 }
 
+// inProcessBufferBytes is what each direction of an in-process connection
+// buffers before a write waits for the reader.
+const inProcessBufferBytes = 1 << 20
+
+// ListenInProcess returns a listener that only DialInProcess reaches. Serve
+// the admin gRPC server on it too, for the gateway: it then needs neither a
+// port nor TLS client settings, whatever the public listener uses.
+func ListenInProcess() *bufconn.Listener { return bufconn.Listen(inProcessBufferBytes) }
+
+// DialInProcess returns a client of the gRPC server serving ln.
+func DialInProcess(ln *bufconn.Listener) (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///roomd-in-process",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// GatewayConfig configures NewGateway. The zero value is usable.
+type GatewayConfig struct {
+	// MaxBodyBytes bounds a REST request body, which the gateway reads whole
+	// before the gRPC server sees the call (and checks its token); a bigger
+	// one is 400. 0 means twice DefaultMaxRecvMsgBytes, room for a maximal
+	// request in JSON with its bytes in base64.
+	MaxBodyBytes int64
+}
+
 // NewGateway returns the admin HTTP handler: the REST gateway under /v1/,
-// /healthz and /openapi.json. It calls the gRPC server over conn, so that
-// server streaming (WatchRoom) works, which grpc-gateway's in-process mode
-// does not support.
-func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
-	gw := runtime.NewServeMux(runtime.WithForwardResponseOption(flushStreamStart))
+// /healthz and /openapi.json. It calls the gRPC server over conn (see
+// DialInProcess), so that server streaming (WatchRoom) works, which
+// grpc-gateway's in-process mode does not support. The gateway passes the
+// Authorization header on as "authorization" metadata (its default), so the
+// gRPC server checks REST calls' tokens too; /healthz and /openapi.json need
+// none.
+func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (http.Handler, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 2 * DefaultMaxRecvMsgBytes
+	}
+	gw := runtime.NewServeMux(
+		runtime.WithForwardResponseOption(flushStreamStart),
+		runtime.WithErrorHandler(challengeUnauthenticated),
+	)
 	if err := roomdv1.RegisterRoomServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
 	}
 	health := healthpb.NewHealthClient(conn)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", http.MaxBytesHandler(gw, cfg.MaxBodyBytes))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -56,6 +155,33 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 	})
 	return mux, nil
 }
+
+// challengeUnauthenticated answers UNAUTHENTICATED with 401 and a proper
+// RFC 6750 challenge in WWW-Authenticate: grpc-gateway would put the bare
+// status message there. The JSON error body is the gateway's usual one.
+func challengeUnauthenticated(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.Unauthenticated {
+		challenge := `Bearer realm="roomd admin"`
+		if r.Header.Get("Authorization") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w = challengeWriter{ResponseWriter: w, challenge: challenge}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// challengeWriter sets WWW-Authenticate last thing before the status goes out.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (w challengeWriter) WriteHeader(code int) {
+	w.Header().Set("WWW-Authenticate", w.challenge)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // flushStreamStart sends a server stream's 200 and headers as soon as the
 // gRPC stream sends its headers (WatchRoom does once the watch is in place),

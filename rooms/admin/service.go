@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -23,11 +25,30 @@ const (
 // Service implements roomdv1.RoomServiceServer on a Hub.
 type Service struct {
 	roomdv1.UnimplementedRoomServiceServer
-	hub *rooms.Hub
+	hub             *rooms.Hub
+	maxPayloadBytes int
 }
 
-// NewService returns the admin service for hub.
-func NewService(hub *rooms.Hub) *Service { return &Service{hub: hub} }
+// Options configures a Service. The zero value is usable.
+type Options struct {
+	// MaxPayloadBytes bounds the text or binary payload of Publish and
+	// SendToClient; give it the WebSocket edge's read limit, so that no
+	// member receives more than a member may send. 0 means
+	// DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
+}
+
+// NewService returns the admin service for hub with the default Options.
+func NewService(hub *rooms.Hub) *Service { return NewServiceWithOptions(hub, Options{}) }
+
+// NewServiceWithOptions returns the admin service for hub.
+func NewServiceWithOptions(hub *rooms.Hub, opts Options) *Service {
+	s := &Service{hub: hub, maxPayloadBytes: opts.MaxPayloadBytes}
+	if s.maxPayloadBytes <= 0 {
+		s.maxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	return s
+}
 
 // statusOf turns a Hub error into a gRPC status with the same message.
 func statusOf(err error) error {
@@ -37,8 +58,10 @@ func statusOf(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, rooms.ErrRoomExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, rooms.ErrRoomNotFound), errors.Is(err, rooms.ErrClientNotFound):
+	case errors.Is(err, rooms.ErrRoomNotFound), errors.Is(err, rooms.ErrClientNotFound), errors.Is(err, rooms.ErrBanNotFound):
 		code = codes.NotFound
+	case errors.Is(err, rooms.ErrNoUserID):
+		code = codes.FailedPrecondition
 	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrLimit):
 		code = codes.ResourceExhausted
 	case errors.Is(err, rooms.ErrBanned):
@@ -74,19 +97,28 @@ func clientProto(c rooms.ClientInfo) *roomdv1.Client {
 // pageRequest checks page_size and page_token and returns the page size and
 // the id the page starts after.
 func pageRequest(size int32, token string) (int, string, error) {
-	switch {
-	case size < 0:
-		return 0, "", status.Errorf(codes.InvalidArgument, "page_size must not be negative, got %d", size)
-	case size == 0:
-		size = DefaultPageSize
-	case size > MaxPageSize:
-		size = MaxPageSize
+	n, err := pageSize(size)
+	if err != nil {
+		return 0, "", err
 	}
 	after, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", token)
 	}
-	return int(size), string(after), nil
+	return n, string(after), nil
+}
+
+// pageSize checks page_size and returns the number of items a page holds.
+func pageSize(size int32) (int, error) {
+	switch {
+	case size < 0:
+		return 0, status.Errorf(codes.InvalidArgument, "page_size must not be negative, got %d", size)
+	case size == 0:
+		return DefaultPageSize, nil
+	case size > MaxPageSize:
+		return 0, status.Errorf(codes.InvalidArgument, "page_size %d is over the limit of %d", size, MaxPageSize)
+	}
+	return int(size), nil
 }
 
 // nextPageToken is opaque to clients: the id of the last item, encoded.
@@ -98,6 +130,9 @@ func nextPageToken(lastID string, more bool) string {
 }
 
 func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) (*roomdv1.CreateRoomResponse, error) {
+	if err := checkMetadata(req.GetMetadata()); err != nil {
+		return nil, err
+	}
 	echo := true
 	if req.Echo != nil {
 		echo = *req.Echo
@@ -165,20 +200,42 @@ func (s *Service) ListClients(_ context.Context, req *roomdv1.ListClientsRequest
 }
 
 func (s *Service) KickClient(_ context.Context, req *roomdv1.KickClientRequest) (*roomdv1.KickClientResponse, error) {
-	info, err := s.hub.KickClient(req.GetClientId(), req.GetReason())
+	if err := firstError(checkID("client_id", req.GetClientId()), checkReason(req.GetReason()), checkBanSeconds(req.GetBanSeconds())); err != nil {
+		return nil, err
+	}
+	if req.GetBanSeconds() == 0 {
+		info, err := s.hub.KickClient(req.GetClientId(), req.GetReason())
+		if err != nil {
+			return nil, statusOf(err)
+		}
+		return &roomdv1.KickClientResponse{Client: clientProto(info)}, nil
+	}
+	info, ban, err := s.hub.BanClient(req.GetClientId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.KickClientResponse{Client: clientProto(info)}, nil
+	return &roomdv1.KickClientResponse{Client: clientProto(info), Ban: banProto(ban)}, nil
 }
 
 func (s *Service) KickUser(_ context.Context, req *roomdv1.KickUserRequest) (*roomdv1.KickUserResponse, error) {
-	n, err := s.hub.KickUser(req.GetUserId(), req.GetRoomId(), req.GetReason())
+	if err := firstError(checkID("user_id", req.GetUserId()), checkReason(req.GetReason()), checkBanSeconds(req.GetBanSeconds())); err != nil {
+		return nil, err
+	}
+	if req.GetBanSeconds() == 0 {
+		n, err := s.hub.KickUser(req.GetUserId(), req.GetRoomId(), req.GetReason())
+		if err != nil {
+			return nil, statusOf(err)
+		}
+		return &roomdv1.KickUserResponse{KickedCount: uint32(n)}, nil
+	}
+	ban, n, err := s.hub.BanUser(req.GetUserId(), req.GetRoomId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.KickUserResponse{KickedCount: uint32(n)}, nil
+	return &roomdv1.KickUserResponse{KickedCount: uint32(n), Ban: banProto(ban)}, nil
 }
+
+func seconds(n uint32) time.Duration { return time.Duration(n) * time.Second }
 
 // messageOf turns the text/binary oneof of Publish and SendToClient into a
 // message of the matching kind.
@@ -201,6 +258,14 @@ func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*room
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPayload(m); err != nil {
+		return nil, err
+	}
+	for i, id := range req.GetExcludeClientIds() {
+		if err := checkID(fmt.Sprintf("exclude_client_ids[%d]", i), id); err != nil {
+			return nil, err
+		}
+	}
 	m.RoomID = req.GetRoomId()
 	m.ExcludeClientIDs = req.GetExcludeClientIds()
 	n, err := s.hub.Publish(m)
@@ -211,8 +276,14 @@ func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*room
 }
 
 func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {
+	if err := checkID("client_id", req.GetClientId()); err != nil {
+		return nil, err
+	}
 	m, err := messageOf(req.GetPayload())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPayload(m); err != nil {
 		return nil, err
 	}
 	if err := s.hub.SendToClient(req.GetClientId(), m); err != nil {

@@ -407,8 +407,8 @@ func (x *GetRoomResponse) GetRoom() *Room {
 
 type ListRoomsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// At most this many rooms; 0 means the server's default (100), and values
-	// above 1000 are capped at 1000.
+	// At most this many rooms; 0 means the server's default (100). Values
+	// above 1000 are INVALID_ARGUMENT.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -718,8 +718,12 @@ func (x *ListClientsResponse) GetNextPageToken() string {
 type KickClientRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	// Sent to the client as the close reason (at most 123 bytes reach it).
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Sent to the client as the close reason: at most 123 bytes, what fits in a
+	// WebSocket close frame. Also the ban's reason.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When not 0, also ban the client's user from the client's room for this
+	// many seconds (at most 31536000, one year).
+	BanSeconds    uint32 `protobuf:"varint,3,opt,name=ban_seconds,json=banSeconds,proto3" json:"ban_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -768,9 +772,18 @@ func (x *KickClientRequest) GetReason() string {
 	return ""
 }
 
+func (x *KickClientRequest) GetBanSeconds() uint32 {
+	if x != nil {
+		return x.BanSeconds
+	}
+	return 0
+}
+
 type KickClientResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Client        *Client                `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Client *Client                `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	// The ban, when ban_seconds was given.
+	Ban           *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -812,12 +825,23 @@ func (x *KickClientResponse) GetClient() *Client {
 	return nil
 }
 
+func (x *KickClientResponse) GetBan() *Ban {
+	if x != nil {
+		return x.Ban
+	}
+	return nil
+}
+
 type KickUserRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// Only the user's connections in this room; empty means every room.
-	RoomId        string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RoomId string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// As in KickClientRequest.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When not 0, also ban the user from room_id (from every room when it is
+	// empty) for this many seconds (at most 31536000, one year).
+	BanSeconds    uint32 `protobuf:"varint,4,opt,name=ban_seconds,json=banSeconds,proto3" json:"ban_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -873,10 +897,19 @@ func (x *KickUserRequest) GetReason() string {
 	return ""
 }
 
+func (x *KickUserRequest) GetBanSeconds() uint32 {
+	if x != nil {
+		return x.BanSeconds
+	}
+	return 0
+}
+
 type KickUserResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Connections that were closed.
-	KickedCount   uint32 `protobuf:"varint,1,opt,name=kicked_count,json=kickedCount,proto3" json:"kicked_count,omitempty"`
+	KickedCount uint32 `protobuf:"varint,1,opt,name=kicked_count,json=kickedCount,proto3" json:"kicked_count,omitempty"`
+	// The ban, when ban_seconds was given.
+	Ban           *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -918,6 +951,286 @@ func (x *KickUserResponse) GetKickedCount() uint32 {
 	return 0
 }
 
+func (x *KickUserResponse) GetBan() *Ban {
+	if x != nil {
+		return x.Ban
+	}
+	return nil
+}
+
+// Ban keeps a user out of a room, or out of every room, until it expires.
+// Banning a user again from the same room replaces the ban.
+type Ban struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Empty means every room.
+	RoomId        string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ban) Reset() {
+	*x = Ban{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ban) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ban) ProtoMessage() {}
+
+func (x *Ban) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ban.ProtoReflect.Descriptor instead.
+func (*Ban) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Ban) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Ban) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *Ban) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Ban) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Ban) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type ListBansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As in ListRoomsRequest.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansRequest) Reset() {
+	*x = ListBansRequest{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansRequest) ProtoMessage() {}
+
+func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
+func (*ListBansRequest) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListBansRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListBansResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bans          []*Ban                 `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansResponse) Reset() {
+	*x = ListBansResponse{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansResponse) ProtoMessage() {}
+
+func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
+func (*ListBansResponse) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListBansResponse) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
+func (x *ListBansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UnbanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanRequest) Reset() {
+	*x = UnbanRequest{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanRequest) ProtoMessage() {}
+
+func (x *UnbanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanRequest.ProtoReflect.Descriptor instead.
+func (*UnbanRequest) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UnbanRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type UnbanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bans that were lifted.
+	Bans          []*Ban `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanResponse) Reset() {
+	*x = UnbanResponse{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanResponse) ProtoMessage() {}
+
+func (x *UnbanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanResponse.ProtoReflect.Descriptor instead.
+func (*UnbanResponse) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UnbanResponse) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
 type PublishRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
@@ -934,7 +1247,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[16]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1259,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[16]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1272,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{16}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PublishRequest) GetRoomId() string {
@@ -1029,7 +1342,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[17]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1354,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[17]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1367,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{17}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PublishResponse) GetRecipientCount() uint32 {
@@ -1078,7 +1391,7 @@ type SendToClientRequest struct {
 
 func (x *SendToClientRequest) Reset() {
 	*x = SendToClientRequest{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[18]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1403,7 @@ func (x *SendToClientRequest) String() string {
 func (*SendToClientRequest) ProtoMessage() {}
 
 func (x *SendToClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[18]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1416,7 @@ func (x *SendToClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToClientRequest.ProtoReflect.Descriptor instead.
 func (*SendToClientRequest) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{18}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SendToClientRequest) GetClientId() string {
@@ -1162,7 +1475,7 @@ type SendToClientResponse struct {
 
 func (x *SendToClientResponse) Reset() {
 	*x = SendToClientResponse{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[19]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1487,7 @@ func (x *SendToClientResponse) String() string {
 func (*SendToClientResponse) ProtoMessage() {}
 
 func (x *SendToClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[19]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1500,7 @@ func (x *SendToClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToClientResponse.ProtoReflect.Descriptor instead.
 func (*SendToClientResponse) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{19}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{24}
 }
 
 type WatchRoomRequest struct {
@@ -1199,7 +1512,7 @@ type WatchRoomRequest struct {
 
 func (x *WatchRoomRequest) Reset() {
 	*x = WatchRoomRequest{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[20]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1524,7 @@ func (x *WatchRoomRequest) String() string {
 func (*WatchRoomRequest) ProtoMessage() {}
 
 func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[20]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1537,7 @@ func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomRequest.ProtoReflect.Descriptor instead.
 func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{20}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchRoomRequest) GetRoomId() string {
@@ -1251,7 +1564,7 @@ type WatchRoomResponse struct {
 
 func (x *WatchRoomResponse) Reset() {
 	*x = WatchRoomResponse{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[21]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1576,7 @@ func (x *WatchRoomResponse) String() string {
 func (*WatchRoomResponse) ProtoMessage() {}
 
 func (x *WatchRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[21]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1589,7 @@ func (x *WatchRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomResponse.ProtoReflect.Descriptor instead.
 func (*WatchRoomResponse) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{21}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchRoomResponse) GetTime() *timestamppb.Timestamp {
@@ -1366,7 +1679,7 @@ type ClientJoined struct {
 
 func (x *ClientJoined) Reset() {
 	*x = ClientJoined{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[22]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1691,7 @@ func (x *ClientJoined) String() string {
 func (*ClientJoined) ProtoMessage() {}
 
 func (x *ClientJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[22]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1704,7 @@ func (x *ClientJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientJoined.ProtoReflect.Descriptor instead.
 func (*ClientJoined) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{22}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClientJoined) GetClient() *Client {
@@ -1413,7 +1726,7 @@ type ClientLeft struct {
 
 func (x *ClientLeft) Reset() {
 	*x = ClientLeft{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[23]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1738,7 @@ func (x *ClientLeft) String() string {
 func (*ClientLeft) ProtoMessage() {}
 
 func (x *ClientLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[23]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1751,7 @@ func (x *ClientLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientLeft.ProtoReflect.Descriptor instead.
 func (*ClientLeft) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{23}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClientLeft) GetClient() *Client {
@@ -1478,7 +1791,7 @@ type MessagePublished struct {
 
 func (x *MessagePublished) Reset() {
 	*x = MessagePublished{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[24]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1803,7 @@ func (x *MessagePublished) String() string {
 func (*MessagePublished) ProtoMessage() {}
 
 func (x *MessagePublished) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[24]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1816,7 @@ func (x *MessagePublished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessagePublished.ProtoReflect.Descriptor instead.
 func (*MessagePublished) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{24}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MessagePublished) GetFromClientId() string {
@@ -1569,7 +1882,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_roomd_v1_room_service_proto_msgTypes[25]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1894,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_roomd_v1_room_service_proto_msgTypes[25]
+	mi := &file_roomd_v1_room_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1907,7 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{25}
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{30}
 }
 
 var File_roomd_v1_room_service_proto protoreflect.FileDescriptor
@@ -1656,18 +1969,43 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
 	"\x13ListClientsResponse\x12*\n" +
 	"\aclients\x18\x01 \x03(\v2\x10.roomd.v1.ClientR\aclients\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"H\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"i\n" +
 	"\x11KickClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\">\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vban_seconds\x18\x03 \x01(\rR\n" +
+	"banSeconds\"_\n" +
 	"\x12KickClientResponse\x12(\n" +
-	"\x06client\x18\x01 \x01(\v2\x10.roomd.v1.ClientR\x06client\"[\n" +
+	"\x06client\x18\x01 \x01(\v2\x10.roomd.v1.ClientR\x06client\x12\x1f\n" +
+	"\x03ban\x18\x02 \x01(\v2\r.roomd.v1.BanR\x03ban\"|\n" +
 	"\x0fKickUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"5\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vban_seconds\x18\x04 \x01(\rR\n" +
+	"banSeconds\"V\n" +
 	"\x10KickUserResponse\x12!\n" +
-	"\fkicked_count\x18\x01 \x01(\rR\vkickedCount\"\x92\x01\n" +
+	"\fkicked_count\x18\x01 \x01(\rR\vkickedCount\x12\x1f\n" +
+	"\x03ban\x18\x02 \x01(\v2\r.roomd.v1.BanR\x03ban\"\xc9\x01\n" +
+	"\x03Ban\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"M\n" +
+	"\x0fListBansRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"]\n" +
+	"\x10ListBansResponse\x12!\n" +
+	"\x04bans\x18\x01 \x03(\v2\r.roomd.v1.BanR\x04bans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
+	"\fUnbanRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"2\n" +
+	"\rUnbanResponse\x12!\n" +
+	"\x04bans\x18\x01 \x03(\v2\r.roomd.v1.BanR\x04bans\"\x92\x01\n" +
 	"\x0ePublishRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
@@ -1706,7 +2044,7 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binary\x12'\n" +
 	"\x0frecipient_count\x18\x04 \x01(\rR\x0erecipientCountB\t\n" +
 	"\apayload\"\r\n" +
-	"\vRoomDeleted2\xa4\b\n" +
+	"\vRoomDeleted2\xcf\t\n" +
 	"\vRoomService\x12]\n" +
 	"\n" +
 	"CreateRoom\x12\x1b.roomd.v1.CreateRoomRequest\x1a\x1c.roomd.v1.CreateRoomResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/rooms\x12[\n" +
@@ -1719,7 +2057,10 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"KickClient\x12\x1b.roomd.v1.KickClientRequest\x1a\x1c.roomd.v1.KickClientResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/clients/{client_id}:kick\x12f\n" +
 	"\bKickUser\x12\x19.roomd.v1.KickUserRequest\x1a\x1a.roomd.v1.KickUserResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/users/{user_id}:kick\x12g\n" +
 	"\aPublish\x12\x18.roomd.v1.PublishRequest\x1a\x19.roomd.v1.PublishResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/rooms/{room_id}/messages\x12z\n" +
-	"\fSendToClient\x12\x1d.roomd.v1.SendToClientRequest\x1a\x1e.roomd.v1.SendToClientResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/clients/{client_id}/messages\x12j\n" +
+	"\fSendToClient\x12\x1d.roomd.v1.SendToClientRequest\x1a\x1e.roomd.v1.SendToClientResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/clients/{client_id}/messages\x12S\n" +
+	"\bListBans\x12\x19.roomd.v1.ListBansRequest\x1a\x1a.roomd.v1.ListBansResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/bans\x12T\n" +
+	"\x05Unban\x12\x16.roomd.v1.UnbanRequest\x1a\x17.roomd.v1.UnbanResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/bans/{user_id}\x12j\n" +
 	"\tWatchRoom\x12\x1a.roomd.v1.WatchRoomRequest\x1a\x1b.roomd.v1.WatchRoomResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/rooms/{room_id}/events0\x01B\x1cZ\x1aroomd/gen/roomd/v1;roomdv1b\x06proto3"
 
 var (
@@ -1734,7 +2075,7 @@ func file_roomd_v1_room_service_proto_rawDescGZIP() []byte {
 	return file_roomd_v1_room_service_proto_rawDescData
 }
 
-var file_roomd_v1_room_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_roomd_v1_room_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_roomd_v1_room_service_proto_goTypes = []any{
 	(*Room)(nil),                  // 0: roomd.v1.Room
 	(*Client)(nil),                // 1: roomd.v1.Client
@@ -1752,62 +2093,77 @@ var file_roomd_v1_room_service_proto_goTypes = []any{
 	(*KickClientResponse)(nil),    // 13: roomd.v1.KickClientResponse
 	(*KickUserRequest)(nil),       // 14: roomd.v1.KickUserRequest
 	(*KickUserResponse)(nil),      // 15: roomd.v1.KickUserResponse
-	(*PublishRequest)(nil),        // 16: roomd.v1.PublishRequest
-	(*PublishResponse)(nil),       // 17: roomd.v1.PublishResponse
-	(*SendToClientRequest)(nil),   // 18: roomd.v1.SendToClientRequest
-	(*SendToClientResponse)(nil),  // 19: roomd.v1.SendToClientResponse
-	(*WatchRoomRequest)(nil),      // 20: roomd.v1.WatchRoomRequest
-	(*WatchRoomResponse)(nil),     // 21: roomd.v1.WatchRoomResponse
-	(*ClientJoined)(nil),          // 22: roomd.v1.ClientJoined
-	(*ClientLeft)(nil),            // 23: roomd.v1.ClientLeft
-	(*MessagePublished)(nil),      // 24: roomd.v1.MessagePublished
-	(*RoomDeleted)(nil),           // 25: roomd.v1.RoomDeleted
-	nil,                           // 26: roomd.v1.Room.MetadataEntry
-	nil,                           // 27: roomd.v1.CreateRoomRequest.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*Ban)(nil),                   // 16: roomd.v1.Ban
+	(*ListBansRequest)(nil),       // 17: roomd.v1.ListBansRequest
+	(*ListBansResponse)(nil),      // 18: roomd.v1.ListBansResponse
+	(*UnbanRequest)(nil),          // 19: roomd.v1.UnbanRequest
+	(*UnbanResponse)(nil),         // 20: roomd.v1.UnbanResponse
+	(*PublishRequest)(nil),        // 21: roomd.v1.PublishRequest
+	(*PublishResponse)(nil),       // 22: roomd.v1.PublishResponse
+	(*SendToClientRequest)(nil),   // 23: roomd.v1.SendToClientRequest
+	(*SendToClientResponse)(nil),  // 24: roomd.v1.SendToClientResponse
+	(*WatchRoomRequest)(nil),      // 25: roomd.v1.WatchRoomRequest
+	(*WatchRoomResponse)(nil),     // 26: roomd.v1.WatchRoomResponse
+	(*ClientJoined)(nil),          // 27: roomd.v1.ClientJoined
+	(*ClientLeft)(nil),            // 28: roomd.v1.ClientLeft
+	(*MessagePublished)(nil),      // 29: roomd.v1.MessagePublished
+	(*RoomDeleted)(nil),           // 30: roomd.v1.RoomDeleted
+	nil,                           // 31: roomd.v1.Room.MetadataEntry
+	nil,                           // 32: roomd.v1.CreateRoomRequest.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_roomd_v1_room_service_proto_depIdxs = []int32{
-	26, // 0: roomd.v1.Room.metadata:type_name -> roomd.v1.Room.MetadataEntry
-	28, // 1: roomd.v1.Room.create_time:type_name -> google.protobuf.Timestamp
-	28, // 2: roomd.v1.Client.connect_time:type_name -> google.protobuf.Timestamp
-	27, // 3: roomd.v1.CreateRoomRequest.metadata:type_name -> roomd.v1.CreateRoomRequest.MetadataEntry
+	31, // 0: roomd.v1.Room.metadata:type_name -> roomd.v1.Room.MetadataEntry
+	33, // 1: roomd.v1.Room.create_time:type_name -> google.protobuf.Timestamp
+	33, // 2: roomd.v1.Client.connect_time:type_name -> google.protobuf.Timestamp
+	32, // 3: roomd.v1.CreateRoomRequest.metadata:type_name -> roomd.v1.CreateRoomRequest.MetadataEntry
 	0,  // 4: roomd.v1.CreateRoomResponse.room:type_name -> roomd.v1.Room
 	0,  // 5: roomd.v1.GetRoomResponse.room:type_name -> roomd.v1.Room
 	0,  // 6: roomd.v1.ListRoomsResponse.rooms:type_name -> roomd.v1.Room
 	1,  // 7: roomd.v1.ListClientsResponse.clients:type_name -> roomd.v1.Client
 	1,  // 8: roomd.v1.KickClientResponse.client:type_name -> roomd.v1.Client
-	28, // 9: roomd.v1.WatchRoomResponse.time:type_name -> google.protobuf.Timestamp
-	22, // 10: roomd.v1.WatchRoomResponse.client_joined:type_name -> roomd.v1.ClientJoined
-	23, // 11: roomd.v1.WatchRoomResponse.client_left:type_name -> roomd.v1.ClientLeft
-	24, // 12: roomd.v1.WatchRoomResponse.message_published:type_name -> roomd.v1.MessagePublished
-	25, // 13: roomd.v1.WatchRoomResponse.room_deleted:type_name -> roomd.v1.RoomDeleted
-	1,  // 14: roomd.v1.ClientJoined.client:type_name -> roomd.v1.Client
-	1,  // 15: roomd.v1.ClientLeft.client:type_name -> roomd.v1.Client
-	2,  // 16: roomd.v1.RoomService.CreateRoom:input_type -> roomd.v1.CreateRoomRequest
-	4,  // 17: roomd.v1.RoomService.GetRoom:input_type -> roomd.v1.GetRoomRequest
-	6,  // 18: roomd.v1.RoomService.ListRooms:input_type -> roomd.v1.ListRoomsRequest
-	8,  // 19: roomd.v1.RoomService.DeleteRoom:input_type -> roomd.v1.DeleteRoomRequest
-	10, // 20: roomd.v1.RoomService.ListClients:input_type -> roomd.v1.ListClientsRequest
-	12, // 21: roomd.v1.RoomService.KickClient:input_type -> roomd.v1.KickClientRequest
-	14, // 22: roomd.v1.RoomService.KickUser:input_type -> roomd.v1.KickUserRequest
-	16, // 23: roomd.v1.RoomService.Publish:input_type -> roomd.v1.PublishRequest
-	18, // 24: roomd.v1.RoomService.SendToClient:input_type -> roomd.v1.SendToClientRequest
-	20, // 25: roomd.v1.RoomService.WatchRoom:input_type -> roomd.v1.WatchRoomRequest
-	3,  // 26: roomd.v1.RoomService.CreateRoom:output_type -> roomd.v1.CreateRoomResponse
-	5,  // 27: roomd.v1.RoomService.GetRoom:output_type -> roomd.v1.GetRoomResponse
-	7,  // 28: roomd.v1.RoomService.ListRooms:output_type -> roomd.v1.ListRoomsResponse
-	9,  // 29: roomd.v1.RoomService.DeleteRoom:output_type -> roomd.v1.DeleteRoomResponse
-	11, // 30: roomd.v1.RoomService.ListClients:output_type -> roomd.v1.ListClientsResponse
-	13, // 31: roomd.v1.RoomService.KickClient:output_type -> roomd.v1.KickClientResponse
-	15, // 32: roomd.v1.RoomService.KickUser:output_type -> roomd.v1.KickUserResponse
-	17, // 33: roomd.v1.RoomService.Publish:output_type -> roomd.v1.PublishResponse
-	19, // 34: roomd.v1.RoomService.SendToClient:output_type -> roomd.v1.SendToClientResponse
-	21, // 35: roomd.v1.RoomService.WatchRoom:output_type -> roomd.v1.WatchRoomResponse
-	26, // [26:36] is the sub-list for method output_type
-	16, // [16:26] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	16, // 9: roomd.v1.KickClientResponse.ban:type_name -> roomd.v1.Ban
+	16, // 10: roomd.v1.KickUserResponse.ban:type_name -> roomd.v1.Ban
+	33, // 11: roomd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	33, // 12: roomd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 13: roomd.v1.ListBansResponse.bans:type_name -> roomd.v1.Ban
+	16, // 14: roomd.v1.UnbanResponse.bans:type_name -> roomd.v1.Ban
+	33, // 15: roomd.v1.WatchRoomResponse.time:type_name -> google.protobuf.Timestamp
+	27, // 16: roomd.v1.WatchRoomResponse.client_joined:type_name -> roomd.v1.ClientJoined
+	28, // 17: roomd.v1.WatchRoomResponse.client_left:type_name -> roomd.v1.ClientLeft
+	29, // 18: roomd.v1.WatchRoomResponse.message_published:type_name -> roomd.v1.MessagePublished
+	30, // 19: roomd.v1.WatchRoomResponse.room_deleted:type_name -> roomd.v1.RoomDeleted
+	1,  // 20: roomd.v1.ClientJoined.client:type_name -> roomd.v1.Client
+	1,  // 21: roomd.v1.ClientLeft.client:type_name -> roomd.v1.Client
+	2,  // 22: roomd.v1.RoomService.CreateRoom:input_type -> roomd.v1.CreateRoomRequest
+	4,  // 23: roomd.v1.RoomService.GetRoom:input_type -> roomd.v1.GetRoomRequest
+	6,  // 24: roomd.v1.RoomService.ListRooms:input_type -> roomd.v1.ListRoomsRequest
+	8,  // 25: roomd.v1.RoomService.DeleteRoom:input_type -> roomd.v1.DeleteRoomRequest
+	10, // 26: roomd.v1.RoomService.ListClients:input_type -> roomd.v1.ListClientsRequest
+	12, // 27: roomd.v1.RoomService.KickClient:input_type -> roomd.v1.KickClientRequest
+	14, // 28: roomd.v1.RoomService.KickUser:input_type -> roomd.v1.KickUserRequest
+	21, // 29: roomd.v1.RoomService.Publish:input_type -> roomd.v1.PublishRequest
+	23, // 30: roomd.v1.RoomService.SendToClient:input_type -> roomd.v1.SendToClientRequest
+	17, // 31: roomd.v1.RoomService.ListBans:input_type -> roomd.v1.ListBansRequest
+	19, // 32: roomd.v1.RoomService.Unban:input_type -> roomd.v1.UnbanRequest
+	25, // 33: roomd.v1.RoomService.WatchRoom:input_type -> roomd.v1.WatchRoomRequest
+	3,  // 34: roomd.v1.RoomService.CreateRoom:output_type -> roomd.v1.CreateRoomResponse
+	5,  // 35: roomd.v1.RoomService.GetRoom:output_type -> roomd.v1.GetRoomResponse
+	7,  // 36: roomd.v1.RoomService.ListRooms:output_type -> roomd.v1.ListRoomsResponse
+	9,  // 37: roomd.v1.RoomService.DeleteRoom:output_type -> roomd.v1.DeleteRoomResponse
+	11, // 38: roomd.v1.RoomService.ListClients:output_type -> roomd.v1.ListClientsResponse
+	13, // 39: roomd.v1.RoomService.KickClient:output_type -> roomd.v1.KickClientResponse
+	15, // 40: roomd.v1.RoomService.KickUser:output_type -> roomd.v1.KickUserResponse
+	22, // 41: roomd.v1.RoomService.Publish:output_type -> roomd.v1.PublishResponse
+	24, // 42: roomd.v1.RoomService.SendToClient:output_type -> roomd.v1.SendToClientResponse
+	18, // 43: roomd.v1.RoomService.ListBans:output_type -> roomd.v1.ListBansResponse
+	20, // 44: roomd.v1.RoomService.Unban:output_type -> roomd.v1.UnbanResponse
+	26, // 45: roomd.v1.RoomService.WatchRoom:output_type -> roomd.v1.WatchRoomResponse
+	34, // [34:46] is the sub-list for method output_type
+	22, // [22:34] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_roomd_v1_room_service_proto_init() }
@@ -1816,21 +2172,21 @@ func file_roomd_v1_room_service_proto_init() {
 		return
 	}
 	file_roomd_v1_room_service_proto_msgTypes[2].OneofWrappers = []any{}
-	file_roomd_v1_room_service_proto_msgTypes[16].OneofWrappers = []any{
+	file_roomd_v1_room_service_proto_msgTypes[21].OneofWrappers = []any{
 		(*PublishRequest_Text)(nil),
 		(*PublishRequest_Binary)(nil),
 	}
-	file_roomd_v1_room_service_proto_msgTypes[18].OneofWrappers = []any{
+	file_roomd_v1_room_service_proto_msgTypes[23].OneofWrappers = []any{
 		(*SendToClientRequest_Text)(nil),
 		(*SendToClientRequest_Binary)(nil),
 	}
-	file_roomd_v1_room_service_proto_msgTypes[21].OneofWrappers = []any{
+	file_roomd_v1_room_service_proto_msgTypes[26].OneofWrappers = []any{
 		(*WatchRoomResponse_ClientJoined)(nil),
 		(*WatchRoomResponse_ClientLeft)(nil),
 		(*WatchRoomResponse_MessagePublished)(nil),
 		(*WatchRoomResponse_RoomDeleted)(nil),
 	}
-	file_roomd_v1_room_service_proto_msgTypes[24].OneofWrappers = []any{
+	file_roomd_v1_room_service_proto_msgTypes[29].OneofWrappers = []any{
 		(*MessagePublished_Text)(nil),
 		(*MessagePublished_Binary)(nil),
 	}
@@ -1840,7 +2196,7 @@ func file_roomd_v1_room_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomd_v1_room_service_proto_rawDesc), len(file_roomd_v1_room_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,8 @@ const (
 	RoomService_KickUser_FullMethodName     = "/roomd.v1.RoomService/KickUser"
 	RoomService_Publish_FullMethodName      = "/roomd.v1.RoomService/Publish"
 	RoomService_SendToClient_FullMethodName = "/roomd.v1.RoomService/SendToClient"
+	RoomService_ListBans_FullMethodName     = "/roomd.v1.RoomService/ListBans"
+	RoomService_Unban_FullMethodName        = "/roomd.v1.RoomService/Unban"
 	RoomService_WatchRoom_FullMethodName    = "/roomd.v1.RoomService/WatchRoom"
 )
 
@@ -51,15 +53,26 @@ type RoomServiceClient interface {
 	// ListClients lists the clients connected to a room, ordered by client id.
 	ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error)
 	// KickClient closes one connection with close code 4000 and the reason.
+	// With ban_seconds it also bans the client's user from the client's room:
+	// the user's other connections in that room are closed too, and joining it
+	// again is refused until the ban expires. FAILED_PRECONDITION (and nothing
+	// is kicked) if the client has no user id to ban.
 	KickClient(ctx context.Context, in *KickClientRequest, opts ...grpc.CallOption) (*KickClientResponse, error)
 	// KickUser closes every connection of a user (in one room, or everywhere)
-	// with close code 4000 and the reason.
+	// with close code 4000 and the reason. With ban_seconds the user is also
+	// banned from that room (or from every room) until the ban expires.
 	KickUser(ctx context.Context, in *KickUserRequest, opts ...grpc.CallOption) (*KickUserResponse, error)
 	// Publish sends a message to every member of a room: text arrives as a
 	// text frame, binary as a binary frame.
 	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error)
 	// SendToClient sends a message to one connection only.
 	SendToClient(ctx context.Context, in *SendToClientRequest, opts ...grpc.CallOption) (*SendToClientResponse, error)
+	// ListBans lists the bans in force, ordered by user id and then room id,
+	// one page at a time. Expired bans are gone.
+	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// Unban lifts every ban of a user (from single rooms and from every room)
+	// and returns them. NOT_FOUND if the user has none in force.
+	Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
 	WatchRoom(ctx context.Context, in *WatchRoomRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRoomResponse], error)
@@ -163,6 +176,26 @@ func (c *roomServiceClient) SendToClient(ctx context.Context, in *SendToClientRe
 	return out, nil
 }
 
+func (c *roomServiceClient) ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBansResponse)
+	err := c.cc.Invoke(ctx, RoomService_ListBans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *roomServiceClient) Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbanResponse)
+	err := c.cc.Invoke(ctx, RoomService_Unban_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *roomServiceClient) WatchRoom(ctx context.Context, in *WatchRoomRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRoomResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &RoomService_ServiceDesc.Streams[0], RoomService_WatchRoom_FullMethodName, cOpts...)
@@ -202,15 +235,26 @@ type RoomServiceServer interface {
 	// ListClients lists the clients connected to a room, ordered by client id.
 	ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)
 	// KickClient closes one connection with close code 4000 and the reason.
+	// With ban_seconds it also bans the client's user from the client's room:
+	// the user's other connections in that room are closed too, and joining it
+	// again is refused until the ban expires. FAILED_PRECONDITION (and nothing
+	// is kicked) if the client has no user id to ban.
 	KickClient(context.Context, *KickClientRequest) (*KickClientResponse, error)
 	// KickUser closes every connection of a user (in one room, or everywhere)
-	// with close code 4000 and the reason.
+	// with close code 4000 and the reason. With ban_seconds the user is also
+	// banned from that room (or from every room) until the ban expires.
 	KickUser(context.Context, *KickUserRequest) (*KickUserResponse, error)
 	// Publish sends a message to every member of a room: text arrives as a
 	// text frame, binary as a binary frame.
 	Publish(context.Context, *PublishRequest) (*PublishResponse, error)
 	// SendToClient sends a message to one connection only.
 	SendToClient(context.Context, *SendToClientRequest) (*SendToClientResponse, error)
+	// ListBans lists the bans in force, ordered by user id and then room id,
+	// one page at a time. Expired bans are gone.
+	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// Unban lifts every ban of a user (from single rooms and from every room)
+	// and returns them. NOT_FOUND if the user has none in force.
+	Unban(context.Context, *UnbanRequest) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
 	WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[WatchRoomResponse]) error
@@ -250,6 +294,12 @@ func (UnimplementedRoomServiceServer) Publish(context.Context, *PublishRequest) 
 }
 func (UnimplementedRoomServiceServer) SendToClient(context.Context, *SendToClientRequest) (*SendToClientResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendToClient not implemented")
+}
+func (UnimplementedRoomServiceServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedRoomServiceServer) Unban(context.Context, *UnbanRequest) (*UnbanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unban not implemented")
 }
 func (UnimplementedRoomServiceServer) WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[WatchRoomResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchRoom not implemented")
@@ -437,6 +487,42 @@ func _RoomService_SendToClient_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RoomService_ListBans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoomServiceServer).ListBans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoomService_ListBans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoomServiceServer).ListBans(ctx, req.(*ListBansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RoomService_Unban_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoomServiceServer).Unban(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoomService_Unban_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoomServiceServer).Unban(ctx, req.(*UnbanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RoomService_WatchRoom_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRoomRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -490,6 +576,14 @@ var RoomService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SendToClient",
 			Handler:    _RoomService_SendToClient_Handler,
+		},
+		{
+			MethodName: "ListBans",
+			Handler:    _RoomService_ListBans_Handler,
+		},
+		{
+			MethodName: "Unban",
+			Handler:    _RoomService_Unban_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

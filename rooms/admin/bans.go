@@ -1,0 +1,81 @@
+package admin
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms"
+)
+
+func banProto(b rooms.Ban) *roomdv1.Ban {
+	return &roomdv1.Ban{
+		UserId:     b.UserID,
+		RoomId:     b.RoomID,
+		Reason:     b.Reason,
+		CreateTime: timestamppb.New(b.CreatedAt),
+		ExpireTime: timestamppb.New(b.ExpiresAt),
+	}
+}
+
+// Bans are listed by (user id, room id), so their page token holds both:
+// each base64url-encoded, joined by a dot, which base64url never contains.
+func banPageToken(last rooms.Ban, more bool) string {
+	if !more {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(last.UserID)) + "." + base64.RawURLEncoding.EncodeToString([]byte(last.RoomID))
+}
+
+func banPageStart(token string) (afterUser, afterRoom string, err error) {
+	if token == "" {
+		return "", "", nil
+	}
+	user, room, ok := strings.Cut(token, ".")
+	u, uErr := base64.RawURLEncoding.DecodeString(user)
+	r, rErr := base64.RawURLEncoding.DecodeString(room)
+	if !ok || uErr != nil || rErr != nil {
+		return "", "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", token)
+	}
+	return string(u), string(r), nil
+}
+
+func (s *Service) ListBans(_ context.Context, req *roomdv1.ListBansRequest) (*roomdv1.ListBansResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	afterUser, afterRoom, err := banPageStart(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	page, more := s.hub.Bans(afterUser, afterRoom, size)
+	resp := &roomdv1.ListBansResponse{Bans: make([]*roomdv1.Ban, len(page))}
+	for i, b := range page {
+		resp.Bans[i] = banProto(b)
+	}
+	if len(page) > 0 {
+		resp.NextPageToken = banPageToken(page[len(page)-1], more)
+	}
+	return resp, nil
+}
+
+func (s *Service) Unban(_ context.Context, req *roomdv1.UnbanRequest) (*roomdv1.UnbanResponse, error) {
+	if err := checkID("user_id", req.GetUserId()); err != nil {
+		return nil, err
+	}
+	lifted, err := s.hub.Unban(req.GetUserId())
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	resp := &roomdv1.UnbanResponse{Bans: make([]*roomdv1.Ban, len(lifted))}
+	for i, b := range lifted {
+		resp.Bans[i] = banProto(b)
+	}
+	return resp, nil
+}

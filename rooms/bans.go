@@ -1,0 +1,230 @@
+package rooms
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MaxBanDuration is the longest ban the Hub accepts.
+const MaxBanDuration = 365 * 24 * time.Hour
+
+// Ban keeps a user out of one room, or out of every room, until ExpiresAt.
+type Ban struct {
+	UserID    string
+	RoomID    string // empty: every room
+	Reason    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+func (b Ban) expired(now time.Time) bool { return !now.Before(b.ExpiresAt) }
+
+// banStore holds the bans of a Hub, sharded by user id like the client
+// index. Its zero value is usable. There is at most one ban per user and room
+// ("" standing for every room); banning again replaces it. Expired bans are
+// dropped lazily, when a lookup, a listing or a new ban in the same shard
+// comes across them: no timer or goroutine runs per ban.
+type banStore struct {
+	now    func() time.Time // nil means time.Now; tests set it
+	shards [shardCount]banShard
+}
+
+// banShard's lock is a leaf, like the client index's: it may be taken with
+// a room lock held, and nothing is taken while it is held.
+type banShard struct {
+	mu     sync.Mutex
+	byUser map[string]map[string]Ban // user id -> room id ("" = every room) -> ban
+}
+
+func (s *banStore) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+func (h *Hub) banShard(userID string) *banShard { return &h.bans.shards[h.shardIndex(userID)] }
+
+// dropExpiredLocked removes the user's expired bans. s.mu must be held.
+func (s *banShard) dropExpiredLocked(userID string, now time.Time) {
+	bans := s.byUser[userID]
+	for roomID, b := range bans {
+		if b.expired(now) {
+			delete(bans, roomID)
+		}
+	}
+	if len(bans) == 0 {
+		delete(s.byUser, userID)
+	}
+}
+
+// checkBan returns an ErrBanned error if userID may not join roomID now. Of
+// a ban from the room and one from every room, it names the one that ends
+// later.
+func (h *Hub) checkBan(userID, roomID string) error {
+	if userID == "" {
+		return nil // bans are by user; a connection without one has none
+	}
+	now := h.bans.clock()
+	s := h.banShard(userID)
+	s.mu.Lock()
+	s.dropExpiredLocked(userID, now)
+	bans := s.byUser[userID]
+	ban, found := bans[roomID]
+	if all, ok := bans[""]; ok && (!found || all.ExpiresAt.After(ban.ExpiresAt)) {
+		ban, found = all, true
+	}
+	s.mu.Unlock()
+	if !found {
+		return nil
+	}
+	where := "every room"
+	if ban.RoomID != "" {
+		where = fmt.Sprintf("room %q", ban.RoomID)
+	}
+	msg := fmt.Sprintf("user %q is banned from %s until %s", userID, where, ban.ExpiresAt.UTC().Format(time.RFC3339))
+	if ban.Reason != "" {
+		msg += ": " + ban.Reason
+	}
+	return errorf(ErrBanned, "%s", msg)
+}
+
+// putBan stores b, replacing the user's ban from the same room, and drops
+// the expired bans of its shard on the way.
+func (h *Hub) putBan(b Ban) {
+	s := h.banShard(b.UserID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for userID := range s.byUser {
+		s.dropExpiredLocked(userID, b.CreatedAt)
+	}
+	if s.byUser == nil {
+		s.byUser = make(map[string]map[string]Ban)
+	}
+	bans := s.byUser[b.UserID]
+	if bans == nil {
+		bans = make(map[string]Ban, 1)
+		s.byUser[b.UserID] = bans
+	}
+	bans[b.RoomID] = b
+}
+
+// newBan checks a ban's duration and makes it, starting now.
+func (h *Hub) newBan(userID, roomID, reason string, d time.Duration) (Ban, error) {
+	if d <= 0 || d > MaxBanDuration {
+		return Ban{}, errorf(ErrInvalidArgument, "a ban lasts from 1 second to %v, got %v", MaxBanDuration, d)
+	}
+	now := h.bans.clock()
+	return Ban{UserID: userID, RoomID: roomID, Reason: reason, CreatedAt: now, ExpiresAt: now.Add(d)}, nil
+}
+
+// BanUser keeps userID out of roomID (out of every room if roomID is empty)
+// for d, replacing an earlier ban from the same room, and kicks the user's
+// connections there as KickUser does. It returns the ban and how many
+// connections it closed.
+func (h *Hub) BanUser(userID, roomID, reason string, d time.Duration) (Ban, int, error) {
+	if userID == "" {
+		return Ban{}, 0, errorf(ErrInvalidArgument, "user_id is empty")
+	}
+	if roomID != "" {
+		if err := ValidateRoomID(roomID); err != nil {
+			return Ban{}, 0, err
+		}
+	}
+	b, err := h.newBan(userID, roomID, reason, d)
+	if err != nil {
+		return Ban{}, 0, err
+	}
+	// Ban first, kick second: Join indexes a client before it checks for a
+	// ban, so a join racing with this either sees the ban or is indexed in
+	// time for KickUser to find and close it.
+	h.putBan(b)
+	n, err := h.KickUser(userID, roomID, reason)
+	return b, n, err
+}
+
+// BanClient kicks one client as KickClient does and keeps its user out of
+// its room for d. The user's other connections in that room are closed too:
+// they are banned from it as well. A client without a user id cannot be
+// banned (ErrNoUserID) and is left alone.
+func (h *Hub) BanClient(clientID, reason string, d time.Duration) (ClientInfo, Ban, error) {
+	c, err := h.client(clientID)
+	if err != nil {
+		return ClientInfo{}, Ban{}, err
+	}
+	if c.info.UserID == "" {
+		return ClientInfo{}, Ban{}, errorf(ErrNoUserID, "client %q has no user id to ban; kick it without a ban", clientID)
+	}
+	if c.left.Load() {
+		return ClientInfo{}, Ban{}, errorf(ErrClientNotFound, "client %q not found (it already left)", clientID)
+	}
+	b, err := h.newBan(c.info.UserID, c.info.RoomID, reason, d)
+	if err != nil {
+		return ClientInfo{}, Ban{}, err
+	}
+	h.putBan(b)
+	// If the client leaves on its own meanwhile, the ban still stands: the
+	// call did what it was asked.
+	h.remove(c, CloseKicked, reason, true)
+	if _, err := h.KickUser(c.info.UserID, c.info.RoomID, reason); err != nil {
+		return ClientInfo{}, Ban{}, err
+	}
+	return c.info, b, nil
+}
+
+// Bans returns up to limit bans in force, ordered by user id and then room
+// id, that sort after (afterUser, afterRoom), and whether more follow.
+func (h *Hub) Bans(afterUser, afterRoom string, limit int) (page []Ban, more bool) {
+	now := h.bans.clock()
+	for i := range h.bans.shards {
+		s := &h.bans.shards[i]
+		s.mu.Lock()
+		for userID, bans := range s.byUser {
+			s.dropExpiredLocked(userID, now)
+			if userID < afterUser {
+				continue
+			}
+			for roomID, b := range bans {
+				if userID > afterUser || roomID > afterRoom {
+					page = append(page, b)
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	slices.SortFunc(page, compareBans)
+	if len(page) > limit {
+		page, more = page[:limit], true
+	}
+	return page, more
+}
+
+func compareBans(a, b Ban) int {
+	return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.RoomID, b.RoomID))
+}
+
+// Unban lifts every ban of a user and returns them, ordered by room id. A
+// user with no ban in force is ErrBanNotFound.
+func (h *Hub) Unban(userID string) ([]Ban, error) {
+	if userID == "" {
+		return nil, errorf(ErrInvalidArgument, "user_id is empty")
+	}
+	now := h.bans.clock()
+	s := h.banShard(userID)
+	s.mu.Lock()
+	s.dropExpiredLocked(userID, now)
+	var lifted []Ban
+	for _, b := range s.byUser[userID] {
+		lifted = append(lifted, b)
+	}
+	delete(s.byUser, userID)
+	s.mu.Unlock()
+	if len(lifted) == 0 {
+		return nil, errorf(ErrBanNotFound, "user %q has no ban in force", userID)
+	}
+	slices.SortFunc(lifted, compareBans)
+	return lifted, nil
+}
