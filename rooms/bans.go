@@ -147,9 +147,11 @@ func (h *Hub) BanUser(userID, roomID, reason string, d time.Duration) (Ban, int,
 }
 
 // BanClient kicks one client as KickClient does and keeps its user out of
-// its room for d. The user's other connections in that room are closed too:
-// they are banned from it as well. A client without a user id cannot be
-// banned (ErrNoUserID) and is left alone.
+// the client's rooms for d (a raw client has one room; a session client may
+// have several, and gets one ban for each; the first is returned). The
+// user's other connections in those rooms are kicked too: they are banned
+// from them as well. A client without a user id cannot be banned
+// (ErrNoUserID) and is left alone.
 func (h *Hub) BanClient(clientID, reason string, d time.Duration) (ClientInfo, Ban, error) {
 	c, err := h.client(clientID)
 	if err != nil {
@@ -158,21 +160,32 @@ func (h *Hub) BanClient(clientID, reason string, d time.Duration) (ClientInfo, B
 	if c.info.UserID == "" {
 		return ClientInfo{}, Ban{}, errorf(ErrNoUserID, "client %q has no user id to ban; kick it without a ban", clientID)
 	}
-	if c.left.Load() {
+	memberships := c.memberships()
+	if c.gone.Load() || len(memberships) == 0 {
 		return ClientInfo{}, Ban{}, errorf(ErrClientNotFound, "client %q not found (it already left)", clientID)
 	}
-	b, err := h.newBan(c.info.UserID, c.info.RoomID, reason, d)
-	if err != nil {
-		return ClientInfo{}, Ban{}, err
+	var bans []Ban
+	for _, m := range memberships {
+		b, err := h.newBan(c.info.UserID, m.room.id, reason, d)
+		if err != nil {
+			return ClientInfo{}, Ban{}, err
+		}
+		bans = append(bans, b)
 	}
-	h.putBan(b)
+	for _, b := range bans {
+		h.putBan(b)
+	}
+	info := c.info
+	info.RoomID = bans[0].RoomID
 	// If the client leaves on its own meanwhile, the ban still stands: the
 	// call did what it was asked.
-	h.remove(c, CloseKicked, reason, true)
-	if _, err := h.KickUser(c.info.UserID, c.info.RoomID, reason); err != nil {
-		return ClientInfo{}, Ban{}, err
+	h.disconnect(c, CloseKicked, reason, true)
+	for _, b := range bans {
+		if _, err := h.KickUser(c.info.UserID, b.RoomID, reason); err != nil {
+			return ClientInfo{}, Ban{}, err
+		}
 	}
-	return c.info, b, nil
+	return info, bans[0], nil
 }
 
 // Bans returns up to limit bans in force, ordered by user id and then room

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -13,11 +14,12 @@ type Transport interface {
 	// non-empty.
 	Wake()
 	// Close starts closing the connection with code and reason. The client
-	// has already left its room when Close is called.
+	// has already left every room when Close is called.
 	Close(code CloseCode, reason string)
 }
 
-// ClientInfo describes a connection as the admin API shows it.
+// ClientInfo describes a connection as the admin API shows it. RoomID is
+// the room it is listed in (empty where no room is concerned).
 type ClientInfo struct {
 	ClientID    string
 	UserID      string
@@ -26,15 +28,28 @@ type ClientInfo struct {
 	ConnectedAt time.Time
 }
 
-// Client is one connection's membership in one room: its identity, its send
-// queue and its transport.
+// Client is one connection: its identity, its send queue and its transport,
+// and the rooms it is a member of. A raw client is in exactly one room for
+// its whole life; a session client (the client protocol) joins and leaves
+// rooms at will, hears presence, and is told rather than closed when one of
+// its rooms goes away.
 type Client struct {
 	info      ClientInfo
-	room      *Room
 	transport Transport
+	session   bool
 	queue     Queue
-	slot      int // index in room.members; guarded by room.mu
-	left      atomic.Bool
+
+	mu           sync.Mutex // a leaf: nothing is locked while it is held
+	disconnected bool
+	rooms        map[string]*member
+	gone         atomic.Bool // mirrors disconnected for lock-free checks
+}
+
+// member is a client's membership in one room.
+type member struct {
+	client *Client
+	room   *Room
+	slot   int // index in room.members, -1 once removed; guarded by room.mu
 }
 
 // Info returns the client's identity.
@@ -45,6 +60,24 @@ func (c *Client) ID() string { return c.info.ClientID }
 
 // Queue is the client's send queue, drained by its transport.
 func (c *Client) Queue() *Queue { return &c.queue }
+
+// in returns c's membership of roomID, or nil.
+func (c *Client) in(roomID string) *member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rooms[roomID]
+}
+
+// memberships returns c's memberships now.
+func (c *Client) memberships() []*member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*member, 0, len(c.rooms))
+	for _, m := range c.rooms {
+		out = append(out, m)
+	}
+	return out
+}
 
 // enqueue hands m to the client without waiting. It reports false when the
 // client is gone or its queue overflowed; overflowed is true in the second
@@ -61,4 +94,14 @@ func (c *Client) enqueue(m *Message) (delivered, overflowed bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// InRoom reports whether c is a member of roomID.
+func (c *Client) InRoom(roomID string) bool { return c.in(roomID) != nil }
+
+// RoomCount is how many rooms c is in.
+func (c *Client) RoomCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.rooms)
 }

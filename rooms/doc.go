@@ -1,7 +1,22 @@
-// Package rooms owns roomd's rooms: the registry, membership, per-member send
-// queues and fan-out. It knows nothing about WebSocket or gRPC: a transport
-// (package wsedge) attaches each connection as a Client through the Transport
-// interface, and the admin API calls the Hub.
+// Package rooms owns roomd's rooms: the registry, membership, per-connection
+// send queues, fan-out and each room's recent history. It knows nothing about
+// WebSocket or gRPC: a transport (package wsedge) attaches each connection as
+// a Client through the Transport interface, and the admin API calls the Hub.
+//
+// # Clients and rooms
+//
+// A Client is one connection with one send queue. A raw client (Join) is in
+// one room for its whole life and is closed when that room goes. A session
+// client (Connect, then JoinRoom and LeaveRoom) is in any number of rooms,
+// hears presence, and is sent a notice instead of being closed when one of
+// its rooms is deleted or it is kicked from one room.
+//
+// # History
+//
+// Each room keeps its last HistorySize messages with their sequence numbers
+// and an epoch that is new for every Room value. JoinRoom with Resume replays
+// what a client missed, under the room's lock so nothing live slips in
+// between, or fails with ErrGap when the history cannot say.
 //
 // # Fan-out
 //
@@ -16,15 +31,17 @@
 // # Locks
 //
 // Lock order: MemoryBroker topic lock, then registry shard lock, then
-// Room.mu, then Queue.mu. Client index, user index and ban shard locks are
-// leaves: nothing else is taken while they are held. Transport methods are
+// Room.mu, then Client.mu, then Queue.mu. Client.mu, the client and user
+// index locks and the ban shard locks are leaves: nothing else is taken while
+// they are held (a ban lookup under Client.mu is the one nesting of leaves). Transport methods are
 // called with Room.mu held, so they must not block and must not call back into
 // the Hub synchronously.
 //
 // # Bans
 //
 // A ban keeps a user out of one room or every room until it expires
-// (bans.go). Join checks twice: before a missing room is made, and again
-// under the room's lock once the client is in the user index, so that a ban
-// set concurrently either refuses the join or finds the client to kick.
+// (bans.go). JoinRoom checks twice: before a missing room is made, and again
+// under the client's lock as it records the membership; a ban's kick reads
+// the client's rooms under the same lock, so a ban set concurrently either
+// refuses the join or finds the membership to remove.
 package rooms

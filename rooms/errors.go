@@ -9,16 +9,19 @@ import (
 // maps each to a gRPC code. The errors themselves carry a message that names
 // the room or client, written for a person.
 var (
-	ErrInvalidRoomID   = errors.New("invalid room id")      // InvalidArgument
-	ErrInvalidArgument = errors.New("invalid argument")     // InvalidArgument
-	ErrRoomExists      = errors.New("room already exists")  // AlreadyExists
-	ErrRoomNotFound    = errors.New("room not found")       // NotFound
-	ErrClientNotFound  = errors.New("client not found")     // NotFound
-	ErrRoomFull        = errors.New("room is full")         // ResourceExhausted
-	ErrBanned          = errors.New("user is banned")       // PermissionDenied
-	ErrBanNotFound     = errors.New("ban not found")        // NotFound
-	ErrNoUserID        = errors.New("no user id")           // FailedPrecondition
-	ErrLimit           = errors.New("server limit reached") // ResourceExhausted
+	ErrInvalidRoomID   = errors.New("invalid room id")              // InvalidArgument
+	ErrInvalidArgument = errors.New("invalid argument")             // InvalidArgument
+	ErrRoomExists      = errors.New("room already exists")          // AlreadyExists
+	ErrRoomNotFound    = errors.New("room not found")               // NotFound
+	ErrClientNotFound  = errors.New("client not found")             // NotFound
+	ErrRoomFull        = errors.New("room is full")                 // ResourceExhausted
+	ErrBanned          = errors.New("user is banned")               // PermissionDenied
+	ErrBanNotFound     = errors.New("ban not found")                // NotFound
+	ErrNoUserID        = errors.New("no user id")                   // FailedPrecondition
+	ErrLimit           = errors.New("server limit reached")         // ResourceExhausted
+	ErrGap             = errors.New("history gap")                  // the client must rejoin without resuming
+	ErrNotJoined       = errors.New("not a member of the room")     // FailedPrecondition
+	ErrAlreadyJoined   = errors.New("already a member of the room") // AlreadyExists
 	ErrClosed          = errors.New("server is shutting down")
 )
 

@@ -45,3 +45,11 @@ func newClientID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return clientIDEncoding.EncodeToString(b[:])
 }
+
+// newEpoch names a new history of a room: random, so that a room made again
+// (or a server restarted) never repeats an epoch a client may hold.
+func newEpoch() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return clientIDEncoding.EncodeToString(b[:])
+}

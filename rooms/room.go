@@ -15,6 +15,11 @@ type RoomOptions struct {
 	Echo bool
 	// Metadata holds free-form labels; the Hub copies it and never changes it.
 	Metadata map[string]string
+	// HistorySize is how many of its last messages the room keeps for
+	// session clients resuming after a reconnect; 0 keeps none. The Hub's
+	// DefaultHistorySize applies when a room is made with -1 (and to rooms
+	// made by joining).
+	HistorySize int
 }
 
 // RoomInfo describes a room as the admin API shows it.
@@ -23,6 +28,10 @@ type RoomInfo struct {
 	Options     RoomOptions
 	CreatedAt   time.Time
 	ClientCount int
+	// Seq is the sequence of the room's latest message; Epoch changes
+	// whenever its history restarts.
+	Seq   uint64
+	Epoch string
 	// AutoCreated rooms were made by a client joining and vanish when their
 	// last member leaves; the others live until deleted.
 	AutoCreated bool
@@ -36,38 +45,124 @@ type Room struct {
 	createdAt   time.Time
 	options     RoomOptions
 	autoCreated bool
+	epoch       string // a new one for every Room value: history starts afresh
 
 	mu       sync.Mutex
-	members  []*Client
+	members  []*member
+	sessions int // members that are session clients (they hear presence)
 	watchers map[*Watcher]struct{}
 	closed   bool // removed from the registry; joiners must look again
+
+	// The last options.HistorySize messages, oldest first, as a ring.
+	history     []*Message
+	historyHead int    // index of the oldest message once the ring is full
+	lastSeq     uint64 // of the latest message delivered
+	trimmedSeq  uint64 // of the latest message dropped from history
 }
 
 func (r *Room) info() RoomInfo {
 	r.mu.Lock()
-	n := len(r.members)
-	r.mu.Unlock()
-	return RoomInfo{RoomID: r.id, Options: r.options, CreatedAt: r.createdAt, ClientCount: n, AutoCreated: r.autoCreated}
+	defer r.mu.Unlock()
+	return RoomInfo{
+		RoomID: r.id, Options: r.options, CreatedAt: r.createdAt, ClientCount: len(r.members),
+		Seq: r.lastSeq, Epoch: r.epoch, AutoCreated: r.autoCreated,
+	}
 }
 
-// addLocked makes c a member. r.mu must be held.
-func (r *Room) addLocked(c *Client) {
-	c.slot = len(r.members)
-	r.members = append(r.members, c)
-	r.emitLocked(Event{Kind: EventClientJoined, Client: c.info})
+// memberInfo is c's identity as listed in r.
+func (r *Room) memberInfo(c *Client) ClientInfo {
+	info := c.info
+	info.RoomID = r.id
+	return info
 }
 
-// removeLocked takes c out of the member slice. r.mu must be held.
-func (r *Room) removeLocked(c *Client) {
+// addLocked makes m a member and tells watchers and session members. r.mu
+// must be held.
+func (r *Room) addLocked(m *member) {
+	m.slot = len(r.members)
+	r.members = append(r.members, m)
+	info := r.memberInfo(m.client)
+	r.presenceLocked(m.client, info, "joined")
+	if m.client.session {
+		r.sessions++
+	}
+	r.emitLocked(Event{Kind: EventClientJoined, Client: info})
+}
+
+// removeLocked takes m out of the member slice and tells watchers and
+// session members how it left. r.mu must be held.
+func (r *Room) removeLocked(m *member, code CloseCode, reason string) {
 	last := len(r.members) - 1
 	moved := r.members[last]
-	r.members[c.slot] = moved
-	moved.slot = c.slot
+	r.members[m.slot] = moved
+	moved.slot = m.slot
 	r.members[last] = nil
 	r.members = r.members[:last]
+	m.slot = -1
 	if cap(r.members) > 64 && len(r.members) < cap(r.members)/4 {
-		r.members = append([]*Client(nil), r.members...)
+		r.members = append([]*member(nil), r.members...)
 	}
+	if m.client.session {
+		r.sessions--
+	}
+	info := r.memberInfo(m.client)
+	r.presenceLocked(m.client, info, "left")
+	r.emitLocked(Event{Kind: EventClientLeft, Client: info, CloseCode: code, Reason: reason})
+}
+
+// presenceLocked tells the room's session members, except subject itself,
+// that subject joined or left. Presence is best effort: a member whose
+// queue is full misses it and is dropped as slow by the next room message.
+// r.mu must be held.
+func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) {
+	if r.sessions == 0 {
+		return
+	}
+	p := &Message{RoomID: r.id, Kind: Presence, Subject: info, Event: event, Time: time.Now()}
+	for _, m := range r.members {
+		if m.client.session && m.client != subject {
+			m.client.enqueue(p)
+		}
+	}
+}
+
+// recordLocked appends m to the room's history. r.mu must be held.
+func (r *Room) recordLocked(m *Message) {
+	r.lastSeq = m.Seq
+	size := r.options.HistorySize
+	if size <= 0 {
+		r.trimmedSeq = m.Seq
+		return
+	}
+	if len(r.history) < size {
+		r.history = append(r.history, m)
+		return
+	}
+	r.trimmedSeq = r.history[r.historyHead].Seq
+	r.history[r.historyHead] = m
+	r.historyHead = (r.historyHead + 1) % size
+}
+
+// replayLocked returns the messages after since, oldest first, or an
+// ErrGap error when the history cannot say what came after since in this
+// epoch. r.mu must be held.
+func (r *Room) replayLocked(since uint64, epoch string) ([]*Message, error) {
+	switch {
+	case epoch != r.epoch:
+		return nil, errorf(ErrGap, "room %q restarted its history (epoch %q, now %q): messages were lost", r.id, epoch, r.epoch)
+	case since > r.lastSeq:
+		return nil, errorf(ErrGap, "room %q has no message %d in this epoch (latest %d)", r.id, since, r.lastSeq)
+	case since < r.trimmedSeq:
+		return nil, errorf(ErrGap, "room %q keeps history back to message %d only; messages after %d were lost", r.id, r.trimmedSeq, since)
+	}
+	var out []*Message
+	n := len(r.history)
+	for i := range n {
+		if m := r.history[(r.historyHead+i)%n]; m.Seq > since {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // EventKind says what happened in a room.

@@ -63,8 +63,9 @@ func remoteIP(r *http.Request) string {
 }
 
 // identify decides who the client is: the token's subject when tokens are
-// required, else ?user= (development mode). A refusal comes back as a close
-// code and reason.
+// required, else ?user= (development mode), and checks that the token allows
+// roomID (unless it is empty: a client protocol connection names its rooms
+// later). A refusal comes back as a close code and reason.
 func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.CloseCode, string) {
 	q := r.URL.Query()
 	if e.cfg.Tokens == nil {
@@ -74,7 +75,7 @@ func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.Clo
 	if err != nil {
 		return nil, CloseUnauthorized, err.Error()
 	}
-	if !g.AllowsRoom(roomID) {
+	if roomID != "" && !g.AllowsRoom(roomID) {
 		return nil, CloseForbidden, "room " + roomID + " is not in your token"
 	}
 	return g, 0, ""

@@ -27,6 +27,9 @@ type conn struct {
 	expiry *time.Timer // closes the connection when its token expires; nil without one
 	ip     string      // what MaxConnsPerIP counts by
 
+	roomID  string   // a raw connection's one room
+	session *session // the client protocol's state; nil for raw relay
+
 	// Used by the reader goroutine only.
 	readOnly   bool // the token does not allow publishing
 	rate       tokenBucket
@@ -214,7 +217,7 @@ func (c *conn) writeLoop() {
 
 		batch = c.client.Queue().Take(batch[:0])
 		for _, m := range batch {
-			frames = append(frames, m.Frame(messageFrame).([]byte))
+			frames = append(frames, c.encode(m))
 		}
 		clear(batch) // do not pin delivered messages until the next round
 
@@ -271,14 +274,28 @@ func unfinished(frames [][]byte, n int64) []byte {
 	return nil
 }
 
-// writeClose writes the close frame, after the rest of a frame a write was
-// interrupted in, and ends the writer. A peer that does not take it within
-// the close timeout is cut off.
-func (c *conn) writeClose(rest []byte) {
-	frames := net.Buffers{closeFrame(c.closeCode, c.closeReason)}
-	if len(rest) > 0 {
-		frames = net.Buffers{rest, frames[0]}
+// encode returns m's frame in this connection's wire format, encoding it
+// once for every connection of that format.
+func (c *conn) encode(m *rooms.Message) []byte {
+	if c.session != nil {
+		return m.Frame(protocolFormat, protocolFrame).([]byte)
 	}
+	return m.Frame(rawFormat, messageFrame).([]byte)
+}
+
+// writeClose writes the close frame, after the rest of a frame a write was
+// interrupted in, and ends the writer. A session client that is kicked hears
+// why in a notice first. A peer that does not take it within the close
+// timeout is cut off.
+func (c *conn) writeClose(rest []byte) {
+	var frames net.Buffers
+	if len(rest) > 0 {
+		frames = append(frames, rest)
+	}
+	if c.session != nil && c.closeCode == rooms.CloseKicked {
+		frames = append(frames, kickedNotice(c.closeReason))
+	}
+	frames = append(frames, closeFrame(c.closeCode, c.closeReason))
 	_ = c.sock.SetWriteDeadline(time.Now().Add(c.edge.cfg.CloseTimeout))
 	_, err := frames.WriteTo(c.sock)
 	c.mu.Lock()
@@ -341,27 +358,41 @@ func (c *conn) readLoop() {
 			c.Close(rooms.CloseMessageTooBig, fmt.Sprintf("message over the %d-byte limit", limit))
 			continue
 		}
+		if kind == websocket.TextMessage && !utf8.Valid(payload) {
+			c.Close(rooms.CloseInvalidPayload, "text message is not valid UTF-8")
+			continue
+		}
+		c.extendReadDeadline()
+		if c.session != nil {
+			c.session.handle(kind, payload)
+			continue
+		}
 		if c.readOnly {
 			c.Close(rooms.ClosePolicyViolation, "your token does not allow publishing")
 			continue
 		}
-		if rate := c.edge.cfg.MessageRate; rate > 0 && !c.rate.take(time.Now(), rate, c.edge.cfg.MessageBurst) {
-			c.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", rate))
+		if !c.allowMessage() {
 			continue
 		}
-		m := &rooms.Message{RoomID: info.RoomID, Kind: rooms.Binary, Payload: payload, FromClientID: info.ClientID}
+		m := &rooms.Message{RoomID: c.roomID, Kind: rooms.Binary, Payload: payload, FromClientID: info.ClientID, FromUserID: info.UserID}
 		if kind == websocket.TextMessage {
-			if !utf8.Valid(payload) {
-				c.Close(rooms.CloseInvalidPayload, "text message is not valid UTF-8")
-				continue
-			}
 			m.Kind = rooms.Text
 		}
-		c.extendReadDeadline()
 		if _, err := c.edge.hub.Publish(m); err != nil {
 			c.Close(rooms.ClosePolicyViolation, err.Error())
 		}
 	}
+}
+
+// allowMessage applies the message rate; a raw connection over it is
+// closed with 1008.
+func (c *conn) allowMessage() bool {
+	rate := c.edge.cfg.MessageRate
+	if rate <= 0 || c.rate.take(time.Now(), rate, c.edge.cfg.MessageBurst) {
+		return true
+	}
+	c.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", rate))
+	return false
 }
 
 // finish closes the socket once the close frame (if any) is out, and takes

@@ -13,7 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"roomd/rooms"
+	"roomd/wsedge/protocol"
 	"roomd/wsedge/token"
+	"roomd/wsedge/web"
 )
 
 // Defaults for the zero values of Config.
@@ -66,6 +68,9 @@ type Config struct {
 	// with 1008. 0 means unlimited.
 	MessageRate  float64
 	MessageBurst int
+	// MaxRoomsPerConn bounds the rooms one client protocol connection may
+	// be in at once; 0 means unlimited.
+	MaxRoomsPerConn int
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -75,7 +80,9 @@ type Edge struct {
 	cfg      Config
 	hub      *rooms.Hub
 	log      *slog.Logger
-	upgrader websocket.Upgrader
+	upgrader websocket.Upgrader // raw relay: no subprotocol
+	// sessionUpgrader negotiates the client protocol on GET /ws.
+	sessionUpgrader websocket.Upgrader
 
 	mu           sync.Mutex
 	conns        map[*conn]struct{}
@@ -107,7 +114,7 @@ func New(cfg Config) *Edge {
 	if cfg.MessageRate > 0 && cfg.MessageBurst < 1 {
 		cfg.MessageBurst = max(1, int(cfg.MessageRate))
 	}
-	return &Edge{
+	e := &Edge{
 		cfg: cfg,
 		hub: cfg.Hub,
 		log: cfg.Logger,
@@ -124,29 +131,23 @@ func New(cfg Config) *Edge {
 		conns: make(map[*conn]struct{}),
 		perIP: make(map[string]int),
 	}
+	e.sessionUpgrader = e.upgrader
+	e.sessionUpgrader.Subprotocols = []string{protocol.Subprotocol}
+	return e
 }
 
-// Handler serves GET /ws/{room_id}, and at / a page that says how to
-// connect (pages served from this host may open WebSockets to it under
-// the default origin rule).
+// Handler serves the public listener: GET /ws/{room_id} (raw relay),
+// GET /ws (the client protocol), the browser SDK at /v1/roomd.js and the
+// demo chat page at / (pages served from this host may open WebSockets to
+// it under the default origin rule).
 func (e *Edge) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/{room_id...}", e.serveRoom)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, indexPage)
-	})
+	mux.HandleFunc("GET /ws", e.serveSession)
+	mux.Handle("GET /v1/roomd.js", web.SDK())
+	mux.Handle("GET /{$}", web.DemoPage())
 	return mux
 }
-
-const indexPage = `<!doctype html>
-<meta charset="utf-8"><title>roomd</title>
-<h1>roomd</h1>
-<p>Rooms are at <code>/ws/{room_id}</code>. Open the developer console and try:</p>
-<pre>const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws/lobby?user=ann');
-ws.onmessage = (e) => console.log('got', e.data);
-ws.onopen = () => ws.send('Hello');</pre>
-`
 
 func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	roomID := r.PathValue("room_id")
@@ -154,20 +155,8 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "this is a WebSocket endpoint: connect with a WebSocket client, e.g. new WebSocket('ws://"+r.Host+r.URL.Path+"')", http.StatusUpgradeRequired)
+	if !e.preflight(w, r) {
 		return
-	}
-	if !e.originAllowed(r) {
-		http.Error(w, "origin "+r.Header.Get("Origin")+" may not connect (see -allowed-origins)", http.StatusForbidden)
-		return
-	}
-	if e.cfg.Tokens == nil {
-		if user := r.URL.Query().Get("user"); len(user) > MaxUserIDLength || !utf8.ValidString(user) {
-			http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
-			return
-		}
 	}
 
 	c := &conn{edge: e, ip: remoteIP(r)}
@@ -196,6 +185,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.client = client
+	c.roomID = roomID
 	ws, err := e.upgrader.Upgrade(w, r, nil) // writes its own HTTP error
 	if err != nil {
 		e.hub.Leave(client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
@@ -206,6 +196,27 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	// The handler returns at once: the read loop runs in a fresh goroutine
 	// so net/http's per-request state (buffers, a grown stack) is freed.
 	go c.readLoop()
+}
+
+// preflight checks what every upgrade needs, answering with an HTTP error
+// and false when something is wrong.
+func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "this is a WebSocket endpoint: connect with a WebSocket client, e.g. new WebSocket('ws://"+r.Host+r.URL.Path+"')", http.StatusUpgradeRequired)
+		return false
+	}
+	if !e.originAllowed(r) {
+		http.Error(w, "origin "+r.Header.Get("Origin")+" may not connect (see -allowed-origins)", http.StatusForbidden)
+		return false
+	}
+	if e.cfg.Tokens == nil {
+		if user := r.URL.Query().Get("user"); len(user) > MaxUserIDLength || !utf8.ValidString(user) {
+			http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
+			return false
+		}
+	}
+	return true
 }
 
 func joinStatus(err error) int {

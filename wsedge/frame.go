@@ -36,8 +36,15 @@ func appendFrame(dst []byte, opcode byte, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
-// messageFrame encodes a room message; it is the encoder passed to
-// rooms.Message.Frame, so it runs once per message, not once per member.
+// Wire formats, the index of a message's cached frame.
+const (
+	rawFormat      = 0 // /ws/{room}: the payload as it was sent
+	protocolFormat = 1 // /ws with roomd.v1.json
+)
+
+// messageFrame encodes a room message for raw relay; it is the encoder
+// passed to rooms.Message.Frame, so it runs once per message, not once per
+// member. Client protocol data (JSON) arrives as text.
 func messageFrame(m *rooms.Message) any {
 	opcode := byte(opText)
 	if m.Kind == rooms.Binary {

@@ -21,7 +21,7 @@ func TestFramesDecodeWithGorilla(t *testing.T) {
 		payload := bytes.Repeat([]byte{'a'}, n)
 		for _, kind := range []rooms.Kind{rooms.Text, rooms.Binary} {
 			m := &rooms.Message{Kind: kind, Payload: payload}
-			frame := m.Frame(messageFrame).([]byte)
+			frame := m.Frame(rawFormat, messageFrame).([]byte)
 			gotKind, got := decode(t, frame)
 			wantKind := websocket.TextMessage
 			if kind == rooms.Binary {
@@ -38,8 +38,8 @@ func TestMessageIsEncodedOnce(t *testing.T) {
 	m := &rooms.Message{Kind: rooms.Text, Payload: []byte("x")}
 	calls := 0
 	enc := func(m *rooms.Message) any { calls++; return messageFrame(m) }
-	a := m.Frame(enc).([]byte)
-	b := m.Frame(enc).([]byte)
+	a := m.Frame(rawFormat, enc).([]byte)
+	b := m.Frame(rawFormat, enc).([]byte)
 	if calls != 1 || &a[0] != &b[0] {
 		t.Fatalf("encoded %d times, want once with shared bytes", calls)
 	}

@@ -46,6 +46,10 @@ type config struct {
 	adminInsecure  bool
 	tlsCert        string
 	tlsKey         string
+
+	// Client protocol
+	historySize     int
+	maxRoomsPerConn int
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -83,6 +87,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&cfg.maxClientsPerRoom, "max-clients-per-room", 50000, "cap on every room's members, whatever its max_clients; 0: no cap")
 	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages per second a client may send on average (1008 beyond); 0: unlimited")
 	fs.IntVar(&cfg.messageBurst, "max-message-burst", 200, "messages a client may send at once above the rate")
+	// Client protocol
+	fs.IntVar(&cfg.historySize, "history-size", 100, "messages each room keeps for client protocol connections resuming after a reconnect (rooms may set their own)")
+	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
 	// Admin security
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
@@ -126,6 +133,10 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-max-queue-bytes must be positive, got %d", cfg.maxQueueBytes)
 	case cfg.pingInterval <= 0, cfg.pongTimeout <= 0, cfg.writeTimeout <= 0, cfg.shutdownTimeout <= 0, cfg.readHeaderTimeout <= 0:
 		return fmt.Errorf("-ping-interval, -pong-timeout, -write-timeout, -shutdown-timeout and -read-header-timeout must be positive")
+	case cfg.historySize < 0 || cfg.historySize > rooms.MaxHistorySize:
+		return fmt.Errorf("-history-size must be 0 to %d, got %d", rooms.MaxHistorySize, cfg.historySize)
+	case cfg.maxRoomsPerConn < 0:
+		return fmt.Errorf("-max-rooms-per-conn must not be negative")
 	case cfg.maxConns < 0, cfg.maxConnsPerIP < 0, cfg.maxRooms < 0, cfg.maxClientsPerRoom < 0, cfg.messageRate < 0, cfg.messageBurst < 0:
 		return fmt.Errorf("-max-conns, -max-conns-per-ip, -max-rooms, -max-clients-per-room, -max-message-rate and -max-message-burst must not be negative")
 	}

@@ -52,9 +52,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		log.Warn("-admin-insecure: the admin API listens beyond loopback without a token; anyone who reaches it controls every room")
 	}
 	hub := rooms.NewHub(rooms.Config{
-		MaxQueueBytes:     cfg.maxQueueBytes,
-		MaxRooms:          cfg.maxRooms,
-		MaxClientsPerRoom: cfg.maxClientsPerRoom,
+		MaxQueueBytes:      cfg.maxQueueBytes,
+		MaxRooms:           cfg.maxRooms,
+		MaxClientsPerRoom:  cfg.maxClientsPerRoom,
+		DefaultHistorySize: cfg.historySize,
 	})
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
@@ -69,6 +70,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxConnsPerIP:   cfg.maxConnsPerIP,
 		MessageRate:     cfg.messageRate,
 		MessageBurst:    cfg.messageBurst,
+		MaxRoomsPerConn: cfg.maxRoomsPerConn,
 		Logger:          log,
 	})
 

@@ -144,41 +144,36 @@ func TestSlowConsumerIsClosedWith4002AndOthersKeepReceiving(t *testing.T) {
 	fast := s.dial(t, "r", "")
 	eventually(t, "both joined", func() bool { return s.clientCount(t, "r") == 2 })
 
-	payload := strings.Repeat("p", 8<<10)
-	fastGot := make(chan int, 1)
-	go func() { // the fast member reads everything until "end"
-		n := 0
-		defer func() { fastGot <- n }()
-		for {
-			fast.SetReadDeadline(time.Now().Add(10 * time.Second))
-			_, data, err := fast.ReadMessage()
-			if err != nil || string(data) == "end" {
-				return
-			}
-			if string(data) == payload {
-				n++
-			}
-		}
-	}()
-
-	// Publish until the slow member is dropped: kernel socket buffers take
-	// a few MiB first. Bounded: 32 MiB at most.
-	sent := 0
-	for ; sent < 4096 && s.clientCount(t, "r") == 2; sent++ {
-		resp, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: payload}})
+	// Each message carries its number. The fast member must have each one
+	// before the next is published, so it is never behind; the slow one
+	// never reads, fills its socket buffers (a few MiB) and then its
+	// queue. Bounded: 4096 messages of 8 KiB.
+	filler := strings.Repeat("p", 8<<10)
+	publish := func(i int) *roomdv1.PublishResponse {
+		t.Helper()
+		resp, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: fmt.Sprint(i) + " " + filler}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetRecipientCount() == 0 {
-			t.Fatal("the fast member stopped receiving")
+		return resp
+	}
+	sent := 0
+	for ; sent < 4096 && s.clientCount(t, "r") == 2; sent++ {
+		publish(sent)
+		fast.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, data, err := fast.ReadMessage()
+		if err != nil {
+			t.Fatalf("the fast member lost its connection after %d messages: %v", sent, err)
+		}
+		if n, _, _ := strings.Cut(string(data), " "); n != fmt.Sprint(sent) {
+			t.Fatalf("the fast member got message %s, want %d", n, sent)
 		}
 	}
 	if s.clientCount(t, "r") != 1 {
 		t.Fatalf("slow member still connected after %d messages of 8 KiB", sent)
 	}
-	s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: "end"}})
-	if got := <-fastGot; got != sent {
-		t.Errorf("fast member got %d of %d messages", got, sent)
+	if resp := publish(sent); resp.GetRecipientCount() != 1 {
+		t.Errorf("after the drop a publish reached %d members, want the fast one", resp.GetRecipientCount())
 	}
 	// The slow member, reading at last, finds what was in flight and then
 	// the close frame.

@@ -81,6 +81,9 @@ func roomProto(r rooms.RoomInfo) *roomdv1.Room {
 		CreateTime:  timestamppb.New(r.CreatedAt),
 		ClientCount: uint32(r.ClientCount),
 		AutoCreated: r.AutoCreated,
+		HistorySize: uint32(r.Options.HistorySize),
+		LastSeq:     r.Seq,
+		Epoch:       r.Epoch,
 	}
 }
 
@@ -137,10 +140,15 @@ func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) 
 	if req.Echo != nil {
 		echo = *req.Echo
 	}
+	history := -1 // the server's default
+	if req.HistorySize != nil {
+		history = int(*req.HistorySize)
+	}
 	info, err := s.hub.CreateRoom(req.GetRoomId(), rooms.RoomOptions{
-		MaxClients: int(req.GetMaxClients()),
-		Echo:       echo,
-		Metadata:   req.GetMetadata(),
+		MaxClients:  int(req.GetMaxClients()),
+		Echo:        echo,
+		Metadata:    req.GetMetadata(),
+		HistorySize: history,
 	})
 	if err != nil {
 		return nil, statusOf(err)

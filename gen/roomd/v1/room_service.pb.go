@@ -40,7 +40,15 @@ type Room struct {
 	ClientCount uint32 `protobuf:"varint,6,opt,name=client_count,json=clientCount,proto3" json:"client_count,omitempty"`
 	// True for rooms made by a client joining; they vanish when the last
 	// member leaves. Rooms made with CreateRoom live until deleted.
-	AutoCreated   bool `protobuf:"varint,7,opt,name=auto_created,json=autoCreated,proto3" json:"auto_created,omitempty"`
+	AutoCreated bool `protobuf:"varint,7,opt,name=auto_created,json=autoCreated,proto3" json:"auto_created,omitempty"`
+	// How many of its last messages the room keeps for clients of the client
+	// protocol that resume after a reconnect.
+	HistorySize uint32 `protobuf:"varint,8,opt,name=history_size,json=historySize,proto3" json:"history_size,omitempty"`
+	// Sequence of the room's latest message: it only grows, and may skip.
+	LastSeq uint64 `protobuf:"varint,9,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Changes whenever the room's history restarts (the room was made again,
+	// or the server restarted).
+	Epoch         string `protobuf:"bytes,10,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +130,27 @@ func (x *Room) GetAutoCreated() bool {
 		return x.AutoCreated
 	}
 	return false
+}
+
+func (x *Room) GetHistorySize() uint32 {
+	if x != nil {
+		return x.HistorySize
+	}
+	return 0
+}
+
+func (x *Room) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *Room) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 // Client is one WebSocket connection that is a member of a room.
@@ -209,8 +238,11 @@ type CreateRoomRequest struct {
 	RoomId     string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	MaxClients uint32                 `protobuf:"varint,2,opt,name=max_clients,json=maxClients,proto3" json:"max_clients,omitempty"`
 	// Defaults to true when absent.
-	Echo          *bool             `protobuf:"varint,3,opt,name=echo,proto3,oneof" json:"echo,omitempty"`
-	Metadata      map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Echo     *bool             `protobuf:"varint,3,opt,name=echo,proto3,oneof" json:"echo,omitempty"`
+	Metadata map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Messages kept for resuming clients; the server's -history-size when
+	// absent, at most 100000.
+	HistorySize   *uint32 `protobuf:"varint,5,opt,name=history_size,json=historySize,proto3,oneof" json:"history_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +303,13 @@ func (x *CreateRoomRequest) GetMetadata() map[string]string {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *CreateRoomRequest) GetHistorySize() uint32 {
+	if x != nil && x.HistorySize != nil {
+		return *x.HistorySize
+	}
+	return 0
 }
 
 type CreateRoomResponse struct {
@@ -1914,7 +1953,7 @@ var File_roomd_v1_room_service_proto protoreflect.FileDescriptor
 
 const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1broomd/v1/room_service.proto\x12\broomd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x02\n" +
+	"\x1broomd/v1/room_service.proto\x12\broomd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x03\n" +
 	"\x04Room\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vmax_clients\x18\x02 \x01(\rR\n" +
@@ -1924,7 +1963,11 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12!\n" +
 	"\fclient_count\x18\x06 \x01(\rR\vclientCount\x12!\n" +
-	"\fauto_created\x18\a \x01(\bR\vautoCreated\x1a;\n" +
+	"\fauto_created\x18\a \x01(\bR\vautoCreated\x12!\n" +
+	"\fhistory_size\x18\b \x01(\rR\vhistorySize\x12\x19\n" +
+	"\blast_seq\x18\t \x01(\x04R\alastSeq\x12\x14\n" +
+	"\x05epoch\x18\n" +
+	" \x01(\tR\x05epoch\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x01\n" +
@@ -1934,17 +1977,19 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\aroom_id\x18\x03 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vremote_addr\x18\x04 \x01(\tR\n" +
 	"remoteAddr\x12=\n" +
-	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\"\xf3\x01\n" +
+	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\"\xac\x02\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vmax_clients\x18\x02 \x01(\rR\n" +
 	"maxClients\x12\x17\n" +
 	"\x04echo\x18\x03 \x01(\bH\x00R\x04echo\x88\x01\x01\x12E\n" +
-	"\bmetadata\x18\x04 \x03(\v2).roomd.v1.CreateRoomRequest.MetadataEntryR\bmetadata\x1a;\n" +
+	"\bmetadata\x18\x04 \x03(\v2).roomd.v1.CreateRoomRequest.MetadataEntryR\bmetadata\x12&\n" +
+	"\fhistory_size\x18\x05 \x01(\rH\x01R\vhistorySize\x88\x01\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
-	"\x05_echo\"8\n" +
+	"\x05_echoB\x0f\n" +
+	"\r_history_size\"8\n" +
 	"\x12CreateRoomResponse\x12\"\n" +
 	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\")\n" +
 	"\x0eGetRoomRequest\x12\x17\n" +

@@ -1,0 +1,392 @@
+package rooms
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Connect registers a new connection that is in no room yet. A session
+// client (the client protocol) then joins rooms with JoinRoom; a raw one
+// uses Join, which connects and joins in one step.
+func (h *Hub) Connect(who ClientInfo, t Transport, session bool) (*Client, error) {
+	if h.closed.Load() {
+		return nil, ErrClosed
+	}
+	who.ClientID = newClientID()
+	who.RoomID = ""
+	if who.ConnectedAt.IsZero() {
+		who.ConnectedAt = time.Now()
+	}
+	c := &Client{info: who, transport: t, session: session, rooms: make(map[string]*member, 1)}
+	c.queue.maxBytes = h.maxQueueBytes
+	h.index(c)
+	return c, nil
+}
+
+// Join connects a raw client and makes it a member of roomID, the one room
+// it will ever be in. See JoinRoom for the errors.
+func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) (*Client, error) {
+	if err := ValidateRoomID(roomID); err != nil {
+		return nil, err
+	}
+	c, err := h.Connect(who, t, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.JoinRoom(c, roomID, JoinOptions{AutoCreate: autoCreate}); err != nil {
+		h.disconnect(c, CloseAbnormal, "", false)
+		return nil, err
+	}
+	return c, nil
+}
+
+// JoinOptions tune JoinRoom.
+type JoinOptions struct {
+	// AutoCreate makes a missing room (it vanishes with its last member);
+	// without it a missing room is ErrRoomNotFound.
+	AutoCreate bool
+	// Resume replays the messages after Since of Epoch before any live one,
+	// or fails with ErrGap when the room's history cannot.
+	Resume bool
+	Since  uint64
+	Epoch  string
+	// Ack, if set, makes the frame queued for the client ahead of the
+	// replay and of any live message.
+	Ack func(JoinResult) *Message
+}
+
+// JoinResult is the state of a room as the joiner first sees it.
+type JoinResult struct {
+	Seq      uint64 // the room's latest message
+	Epoch    string
+	Members  []ClientInfo // including the joiner
+	Replayed int
+}
+
+// JoinRoom makes c a member of roomID. Errors: ErrInvalidRoomID,
+// ErrRoomNotFound, ErrRoomFull, ErrBanned, ErrAlreadyJoined, ErrGap (with
+// Resume), ErrLimit (no room may be made), ErrClosed (c is disconnected or
+// the Hub closed).
+func (h *Hub) JoinRoom(c *Client, roomID string, opts JoinOptions) (JoinResult, error) {
+	if err := ValidateRoomID(roomID); err != nil {
+		return JoinResult{}, err
+	}
+	// Checked before a missing room is made for a user who may not join it.
+	if err := h.checkBan(c.info.UserID, roomID); err != nil {
+		return JoinResult{}, err
+	}
+	for {
+		if h.closed.Load() {
+			return JoinResult{}, ErrClosed
+		}
+		r := h.lookup(roomID)
+		if r == nil {
+			if !opts.AutoCreate {
+				return JoinResult{}, errorf(ErrRoomNotFound, "room %q not found", roomID)
+			}
+			var err error
+			if r, _, err = h.insertRoom(roomID, RoomOptions{Echo: true, HistorySize: -1}, true); err != nil {
+				return JoinResult{}, err
+			}
+		}
+		r.mu.Lock()
+		if r.closed {
+			// Deleted, or emptied and removed, since the lookup: look again.
+			r.mu.Unlock()
+			continue
+		}
+		res, err := h.joinLocked(c, r, opts)
+		empty := err != nil && r.autoCreated && len(r.members) == 0
+		r.mu.Unlock()
+		if empty {
+			h.removeIfEmpty(r) // made for this join, which failed
+		}
+		return res, err
+	}
+}
+
+// joinLocked does JoinRoom's work once r is found. r.mu must be held.
+func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, error) {
+	if max := h.roomCapacity(r); max > 0 && len(r.members) >= max {
+		return JoinResult{}, errorf(ErrRoomFull, "room %q is full: it has its maximum of %d clients", r.id, max)
+	}
+	var replay []*Message
+	if opts.Resume {
+		var err error
+		if replay, err = r.replayLocked(opts.Since, opts.Epoch); err != nil {
+			return JoinResult{}, err
+		}
+	}
+	m := &member{client: c, room: r}
+	// The ban is checked again under c.mu, which BanUser's kick also takes
+	// to find the user's rooms: either this sees the ban, or the kick sees
+	// this membership and removes it.
+	c.mu.Lock()
+	switch {
+	case c.disconnected:
+		c.mu.Unlock()
+		return JoinResult{}, errorf(ErrClosed, "client %q has disconnected", c.info.ClientID)
+	case c.rooms[r.id] != nil:
+		c.mu.Unlock()
+		return JoinResult{}, errorf(ErrAlreadyJoined, "already a member of room %q", r.id)
+	}
+	if err := h.checkBan(c.info.UserID, r.id); err != nil {
+		c.mu.Unlock()
+		return JoinResult{}, err
+	}
+	c.rooms[r.id] = m
+	c.mu.Unlock()
+
+	res := JoinResult{Seq: r.lastSeq, Epoch: r.epoch, Replayed: len(replay)}
+	if opts.Ack != nil {
+		res.Members = make([]ClientInfo, 0, len(r.members)+1)
+		for _, other := range r.members {
+			res.Members = append(res.Members, r.memberInfo(other.client))
+		}
+		res.Members = append(res.Members, r.memberInfo(c))
+		c.enqueue(opts.Ack(res))
+	}
+	for _, msg := range replay {
+		c.enqueue(msg)
+	}
+	r.addLocked(m)
+	return res, nil
+}
+
+// LeaveRoom takes a session client out of one room.
+func (h *Hub) LeaveRoom(c *Client, roomID string) error {
+	m := c.in(roomID)
+	if m == nil {
+		return errorf(ErrNotJoined, "not a member of room %q", roomID)
+	}
+	h.removeMember(m, CloseNormal, "left the room")
+	return nil
+}
+
+// Leave ends a client after its connection ended with code: it leaves every
+// room. It does nothing if the client was already removed (kicked, dropped).
+func (h *Hub) Leave(c *Client, code CloseCode, reason string) {
+	h.disconnect(c, code, reason, false)
+}
+
+// disconnect takes c out of every room and the index and, with
+// closeTransport, closes its connection. Only the first call does anything.
+// The caller must hold no room lock.
+func (h *Hub) disconnect(c *Client, code CloseCode, reason string, closeTransport bool) bool {
+	c.mu.Lock()
+	if c.disconnected {
+		c.mu.Unlock()
+		return false
+	}
+	c.disconnected = true
+	c.gone.Store(true)
+	c.mu.Unlock()
+	for _, m := range c.memberships() {
+		h.removeMember(m, code, reason)
+	}
+	h.unindex(c)
+	c.queue.close()
+	if closeTransport {
+		c.transport.Close(code, reason)
+	}
+	return true
+}
+
+// removeMember ends one membership; it reports false if it had already
+// ended. The caller must hold no room lock.
+func (h *Hub) removeMember(m *member, code CloseCode, reason string) bool {
+	r, c := m.room, m.client
+	r.mu.Lock()
+	if m.slot < 0 || r.closed {
+		r.mu.Unlock()
+		return false
+	}
+	r.removeLocked(m, code, reason)
+	c.mu.Lock()
+	if c.rooms[r.id] == m {
+		delete(c.rooms, r.id)
+	}
+	c.mu.Unlock()
+	empty := r.autoCreated && len(r.members) == 0
+	r.mu.Unlock()
+	if empty {
+		h.removeIfEmpty(r)
+	}
+	return true
+}
+
+// removeIfEmpty drops an auto-created room whose last member left, unless
+// someone joined in the meantime.
+func (h *Hub) removeIfEmpty(r *Room) {
+	s := h.roomShard(r.id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || len(r.members) > 0 || s.rooms[r.id] != r {
+		return
+	}
+	r.closed = true
+	delete(s.rooms, r.id)
+	h.roomCount.Add(-1)
+	h.broker.Unsubscribe(r.id)
+	r.emitLocked(Event{Kind: EventRoomDeleted, Reason: "last member left"})
+	for w := range r.watchers {
+		r.endWatchLocked(w, nil)
+	}
+}
+
+// dropSlow disconnects a client whose queue overflowed. The caller must
+// hold no room lock.
+func (h *Hub) dropSlow(c *Client) {
+	h.disconnect(c, CloseSlowConsumer, "slow consumer: send queue over its limit", true)
+}
+
+// Clients returns up to limit members of a room whose ids sort after the id
+// after, in id order, and whether more follow.
+func (h *Hub) Clients(roomID, after string, limit int) (page []ClientInfo, more bool, err error) {
+	r, err := h.room(roomID)
+	if err != nil {
+		return nil, false, err
+	}
+	r.mu.Lock()
+	for _, m := range r.members {
+		if m.client.info.ClientID > after {
+			page = append(page, r.memberInfo(m.client))
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(page, func(a, b ClientInfo) int { return strings.Compare(a.ClientID, b.ClientID) })
+	if len(page) > limit {
+		page, more = page[:limit], true
+	}
+	return page, more, nil
+}
+
+// KickClient closes one connection with CloseKicked and the reason, taking
+// it out of every room.
+func (h *Hub) KickClient(clientID, reason string) (ClientInfo, error) {
+	c, err := h.client(clientID)
+	if err != nil {
+		return ClientInfo{}, err
+	}
+	info := c.info
+	if ms := c.memberships(); len(ms) > 0 {
+		info.RoomID = ms[0].room.id
+	}
+	if !h.disconnect(c, CloseKicked, reason, true) {
+		return ClientInfo{}, errorf(ErrClientNotFound, "client %q not found (it already left)", clientID)
+	}
+	return info, nil
+}
+
+// KickUser removes a user from roomID, or from everywhere if it is empty,
+// and returns how many connections it affected. Kicked raw connections, and
+// session connections kicked from everywhere, are closed with CloseKicked;
+// a session connection kicked from one room gets a "kicked" notice for it
+// and keeps its other rooms.
+func (h *Hub) KickUser(userID, roomID, reason string) (int, error) {
+	if userID == "" {
+		return 0, errorf(ErrInvalidArgument, "user_id is empty")
+	}
+	if roomID != "" {
+		if err := ValidateRoomID(roomID); err != nil {
+			return 0, err
+		}
+	}
+	u := h.clientShard(userID)
+	u.mu.RLock()
+	clients := make([]*Client, 0, len(u.byUser[userID]))
+	for c := range u.byUser[userID] {
+		clients = append(clients, c)
+	}
+	u.mu.RUnlock()
+	n := 0
+	for _, c := range clients {
+		switch m := c.in(roomID); {
+		case roomID == "" || (m != nil && !c.session):
+			if h.disconnect(c, CloseKicked, reason, true) {
+				n++
+			}
+		case m != nil && h.removeMember(m, CloseKicked, reason):
+			h.send(c, &Message{RoomID: roomID, Kind: Notice, Event: "kicked", Reason: reason, Time: time.Now()})
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Publish hands m to the broker, which delivers it to every member of its
+// room. It returns how many members on this node it was handed to.
+func (h *Hub) Publish(m *Message) (int, error) {
+	if _, err := h.room(m.RoomID); err != nil {
+		return 0, err
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	return h.broker.Publish(m)
+}
+
+// SendToClient queues m for one client only.
+func (h *Hub) SendToClient(clientID string, m *Message) error {
+	c, err := h.client(clientID)
+	if err != nil {
+		return err
+	}
+	m.RoomID = ""
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	if !h.send(c, m) {
+		return errorf(ErrClientNotFound, "client %q not found (it left)", clientID)
+	}
+	return nil
+}
+
+// Send queues m for c alone: a transport uses it for its own frames (acks,
+// errors). It reports false if c is gone; a full queue drops c as slow.
+func (h *Hub) Send(c *Client, m *Message) bool { return h.send(c, m) }
+
+func (h *Hub) send(c *Client, m *Message) bool {
+	delivered, overflowed := c.enqueue(m)
+	if overflowed {
+		h.dropSlow(c)
+	}
+	return delivered
+}
+
+// Deliver hands an ordered message to the local members of its room, in the
+// order Deliver is called for that room, keeps it in the room's history,
+// and returns how many members took it. It is the Broker's way in; it never
+// waits for a member.
+func (h *Hub) Deliver(m *Message) int {
+	r := h.lookup(m.RoomID)
+	if r == nil {
+		return 0
+	}
+	var slow []*Client
+	n := 0
+	r.mu.Lock()
+	r.recordLocked(m)
+	for _, mem := range r.members {
+		c := mem.client
+		if (!r.options.Echo && c.info.ClientID == m.FromClientID) || m.excludes(c.info.ClientID) {
+			continue
+		}
+		delivered, overflowed := c.enqueue(m)
+		if delivered {
+			n++
+		}
+		if overflowed {
+			slow = append(slow, c)
+		}
+	}
+	r.emitLocked(Event{Kind: EventMessagePublished, Message: m, Recipients: n})
+	r.mu.Unlock()
+	for _, c := range slow {
+		h.dropSlow(c)
+	}
+	return n
+}

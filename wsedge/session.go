@@ -1,0 +1,230 @@
+package wsedge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
+	"roomd/wsedge/protocol"
+	"roomd/wsedge/token"
+)
+
+// session is the client protocol's per-connection state. Only the reader
+// goroutine uses it.
+type session struct {
+	conn  *conn
+	grant *token.Grant // what the token allows; without tokens, everything
+	// refused counts requests refused for rate in a row; a client that
+	// keeps sending past its burst is closed.
+	refused int
+}
+
+// serveSession serves GET /ws: one connection for many rooms, speaking
+// roomd.v1.json.
+func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
+	if !e.preflight(w, r) {
+		return
+	}
+	if !slices.Contains(websocket.Subprotocols(r), protocol.Subprotocol) {
+		e.refuseAfterUpgrade(w, r, rooms.ClosePolicyViolation, "GET /ws speaks the "+protocol.Subprotocol+" subprotocol; use /ws/{room} for raw relay")
+		return
+	}
+	c := &conn{edge: e, ip: remoteIP(r)}
+	if status, msg := e.track(c); status != 0 {
+		http.Error(w, msg, status)
+		return
+	}
+	grant, code, reason := e.identify(r, "")
+	if grant == nil {
+		e.untrack(c)
+		e.refuseAfterUpgrade(w, r, code, reason)
+		return
+	}
+	c.readOnly = !grant.CanPublish
+	c.session = &session{conn: c, grant: grant}
+	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, true)
+	if err != nil {
+		e.untrack(c)
+		http.Error(w, err.Error(), joinStatus(err))
+		return
+	}
+	c.client = client
+	e.hub.Send(client, reply(protocol.Welcome{Type: "welcome", ClientID: client.ID(), UserID: grant.UserID, Protocol: protocol.Subprotocol}))
+	ws, err := e.sessionUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		e.hub.Leave(client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
+		e.untrack(c)
+		return
+	}
+	c.attach(ws, grant.Expires)
+	go c.readLoop()
+}
+
+// reply wraps a protocol frame for one client's queue.
+func reply(v any) *rooms.Message {
+	return &rooms.Message{Kind: rooms.Frame, Payload: protocol.Encode(v)}
+}
+
+func (s *session) send(v any) { s.conn.edge.hub.Send(s.conn.client, reply(v)) }
+
+func (s *session) fail(id, room, code, message string) {
+	s.send(protocol.Error{Type: "error", ID: id, Room: room, Code: code, Message: message})
+}
+
+// handle answers one client frame with exactly one ack or error.
+func (s *session) handle(kind int, frame []byte) {
+	if kind != websocket.TextMessage {
+		s.fail("", "", protocol.CodeBadRequest, "frames are JSON text; this one was binary")
+		return
+	}
+	req, err := protocol.Decode(frame)
+	if err != nil {
+		s.fail(req.ID, req.Room, protocol.CodeBadRequest, err.Error())
+		return
+	}
+	if !s.allow() {
+		s.fail(req.ID, req.Room, protocol.CodeRateLimited, fmt.Sprintf("over %g requests per second; dropped", s.conn.edge.cfg.MessageRate))
+		return
+	}
+	if err := rooms.ValidateRoomID(req.Room); err != nil {
+		s.fail(req.ID, req.Room, protocol.CodeInvalidRoom, err.Error())
+		return
+	}
+	switch req.Op {
+	case protocol.OpJoin:
+		s.join(req)
+	case protocol.OpLeave:
+		if err := s.conn.edge.hub.LeaveRoom(s.conn.client, req.Room); err != nil {
+			s.failWith(req, err)
+			return
+		}
+		s.send(protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room})
+	case protocol.OpPublish:
+		s.publish(req)
+	}
+}
+
+// allow applies the message rate to requests: over it a request is refused
+// with rate_limited, and a client that goes on sending a whole burst more
+// is closed with 1008.
+func (s *session) allow() bool {
+	cfg := s.conn.edge.cfg
+	if cfg.MessageRate <= 0 || s.conn.rate.take(time.Now(), cfg.MessageRate, cfg.MessageBurst) {
+		s.refused = 0
+		return true
+	}
+	if s.refused++; s.refused > cfg.MessageBurst {
+		s.conn.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", cfg.MessageRate))
+	}
+	return false
+}
+
+func (s *session) join(req protocol.Request) {
+	e, c := s.conn.edge, s.conn.client
+	if !s.grant.AllowsRoom(req.Room) && e.cfg.Tokens != nil {
+		s.fail(req.ID, req.Room, protocol.CodeForbidden, "room "+req.Room+" is not in your token")
+		return
+	}
+	if max := e.cfg.MaxRoomsPerConn; max > 0 && c.RoomCount() >= max {
+		s.fail(req.ID, req.Room, protocol.CodeTooManyRooms, fmt.Sprintf("a connection may be in at most %d rooms", max))
+		return
+	}
+	opts := rooms.JoinOptions{
+		AutoCreate: e.cfg.AutoCreate,
+		Ack: func(res rooms.JoinResult) *rooms.Message {
+			ack := protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed}
+			for _, m := range res.Members {
+				ack.Members = append(ack.Members, protocol.Member{ClientID: m.ClientID, UserID: m.UserID})
+			}
+			return reply(ack)
+		},
+	}
+	if req.Since != nil {
+		opts.Resume, opts.Since, opts.Epoch = true, *req.Since, req.Epoch
+	}
+	if _, err := e.hub.JoinRoom(c, req.Room, opts); err != nil {
+		s.failWith(req, err)
+	}
+}
+
+func (s *session) publish(req protocol.Request) {
+	e, c := s.conn.edge, s.conn.client
+	switch {
+	case s.conn.readOnly:
+		s.fail(req.ID, req.Room, protocol.CodeForbidden, "your token does not allow publishing")
+		return
+	case !c.InRoom(req.Room):
+		s.fail(req.ID, req.Room, protocol.CodeNotJoined, "join room "+req.Room+" before publishing to it")
+		return
+	}
+	info := c.Info()
+	m := &rooms.Message{RoomID: req.Room, Kind: rooms.JSON, Payload: req.Data, FromClientID: info.ClientID, FromUserID: info.UserID}
+	if _, err := e.hub.Publish(m); err != nil {
+		s.failWith(req, err)
+		return
+	}
+	s.send(protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room, Seq: m.Seq})
+}
+
+// failWith answers a request the Hub refused, with the protocol's code for
+// the Hub's error.
+func (s *session) failWith(req protocol.Request, err error) {
+	code := protocol.CodeInternal
+	switch {
+	case errors.Is(err, rooms.ErrInvalidRoomID):
+		code = protocol.CodeInvalidRoom
+	case errors.Is(err, rooms.ErrRoomNotFound):
+		code = protocol.CodeNotFound
+	case errors.Is(err, rooms.ErrRoomFull):
+		code = protocol.CodeFull
+	case errors.Is(err, rooms.ErrBanned):
+		code = protocol.CodeForbidden
+	case errors.Is(err, rooms.ErrAlreadyJoined):
+		code = protocol.CodeAlreadyJoined
+	case errors.Is(err, rooms.ErrNotJoined):
+		code = protocol.CodeNotJoined
+	case errors.Is(err, rooms.ErrGap):
+		code = protocol.CodeGap
+	case errors.Is(err, rooms.ErrLimit), errors.Is(err, rooms.ErrClosed):
+		code = protocol.CodeUnavailable
+	}
+	s.fail(req.ID, req.Room, code, err.Error())
+}
+
+// protocolFrame encodes a message for session clients; like messageFrame it
+// runs once per message for all of them.
+func protocolFrame(m *rooms.Message) any {
+	var v any
+	switch m.Kind {
+	case rooms.Frame:
+		return appendFrame(nil, opText, m.Payload)
+	case rooms.Presence:
+		v = protocol.Presence{Type: "presence", Room: m.RoomID, Event: m.Event, ClientID: m.Subject.ClientID, UserID: m.Subject.UserID}
+	case rooms.Notice:
+		v = protocol.Notice{Type: m.Event, Room: m.RoomID, Reason: m.Reason}
+	default:
+		msg := protocol.Message{Type: "message", Room: m.RoomID, Seq: m.Seq, Time: m.Time,
+			From: protocol.Sender{ClientID: m.FromClientID, UserID: m.FromUserID, Server: m.FromClientID == ""}}
+		switch m.Kind {
+		case rooms.JSON:
+			msg.Data = m.Payload
+		case rooms.Text:
+			msg.Data, _ = json.Marshal(string(m.Payload)) // valid UTF-8 by now
+		default:
+			msg.Binary = m.Payload
+		}
+		v = msg
+	}
+	return appendFrame(nil, opText, protocol.Encode(v))
+}
+
+// kickedNotice is the frame a kicked session client reads before the close.
+func kickedNotice(reason string) []byte {
+	return appendFrame(nil, opText, protocol.Encode(protocol.Notice{Type: "kicked", Reason: reason}))
+}

@@ -1,0 +1,29 @@
+// Package web holds what roomd serves to browsers: the SDK (roomd.js, a
+// plain ES module) and the demo chat page, embedded in the binary.
+package web
+
+import (
+	"embed"
+	"net/http"
+)
+
+//go:embed roomd.js index.html
+var files embed.FS
+
+// SDK serves roomd.js.
+func SDK() http.Handler { return serveFile("roomd.js", "text/javascript; charset=utf-8") }
+
+// DemoPage serves the chat page.
+func DemoPage() http.Handler { return serveFile("index.html", "text/html; charset=utf-8") }
+
+func serveFile(name, contentType string) http.Handler {
+	data, err := files.ReadFile(name)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(data)
+	})
+}
