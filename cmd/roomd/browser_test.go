@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
+
+	roomdv1 "roomd/gen/roomd/v1"
 )
 
 // requireBrowserEnv turns a missing Chromium from a skip into a failure;
@@ -108,5 +115,179 @@ func TestBrowserPlainWebSocketSnippet(t *testing.T) {
 	}
 	if second != "hi from Go" {
 		t.Fatalf("the page got %q, want the Go client's message", second)
+	}
+}
+
+// waitJS polls a JavaScript condition in the page until it is true.
+func waitJS(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	wctx, cancel := within(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(wctx, chromedp.Poll[bool](cond)); err != nil {
+		t.Fatalf("waiting until %s (%s): %v", what, cond, err)
+	}
+}
+
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// openChat opens the demo page in a new tab, joined as name to room.
+func openChat(t *testing.T, browser context.Context, base, name, room string) context.Context {
+	t.Helper()
+	tab := newTab(t, browser)
+	if err := chromedp.Do(tab, chromedp.Navigate(base+"/?name="+name+"&room="+room+"&autojoin")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, tab, name+"'s page is connected", `document.getElementById('state').dataset.state === 'open'`)
+	return tab
+}
+
+const logTexts = `[...document.querySelectorAll('#log li:not(.note)')].map(li => li.textContent)`
+const memberNames = `[...document.querySelectorAll('#members li')].map(li => li.textContent).sort().join(',')`
+
+func TestBrowserDemoChat(t *testing.T) {
+	s := startServer(t)
+	browser := newBrowser(t)
+	base := "http://" + s.public
+	ann := openChat(t, browser, base, "ann", "lobby")
+	bob := openChat(t, browser, base, "bob", "lobby")
+
+	t.Run("members update on join and leave", func(t *testing.T) {
+		waitJS(t, ann, "ann sees bob", memberNames+` === 'ann,bob'`)
+		waitJS(t, bob, "bob sees ann", memberNames+` === 'ann,bob'`)
+	})
+
+	t.Run("two pages chat", func(t *testing.T) {
+		if err := chromedp.Do(ann, chromedp.SetValue(chromedp.ID("text"), "hello bob"), chromedp.Click(chromedp.ID("send"))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, bob, "bob reads ann's message", logTexts+`.includes('annhello bob')`)
+		waitJS(t, ann, "ann sees her own message", logTexts+`.includes('annhello bob')`)
+	})
+
+	t.Run("an admin publish shows up", func(t *testing.T) {
+		if _, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "lobby", Payload: &roomdv1.PublishRequest_Text{Text: "server notice"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, bob, "bob sees the server's message", logTexts+`.includes('serverserver notice')`)
+	})
+
+	t.Run("a kick shows the kicked state and the page stays away", func(t *testing.T) {
+		id := evalJS[string](t, bob, `window.roomdClient.clientId`)
+		if _, err := s.admin.KickClient(context.Background(), &roomdv1.KickClientRequest{ClientId: id, Reason: "be nice"}); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, bob, "bob's page says kicked", `document.getElementById('state').dataset.state === 'kicked'`)
+		if txt := evalJS[string](t, bob, `document.getElementById('state').textContent`); !strings.Contains(txt, "be nice") {
+			t.Errorf("state shows %q, want the reason", txt)
+		}
+		// No reconnect is scheduled, and none arrived.
+		if evalJS[bool](t, bob, `window.roomdClient.stopped && window.roomdClient.timer === undefined`) != true {
+			t.Error("the kicked page scheduled a reconnect")
+		}
+		waitJS(t, ann, "ann sees bob leave", memberNames+` === 'ann'`)
+		if s.clientCount(t, "lobby") != 1 {
+			t.Errorf("lobby has %d clients, want only ann", s.clientCount(t, "lobby"))
+		}
+	})
+}
+
+// cutProxy forwards TCP to roomd and can drop every connection at once, as
+// a network failure would.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); p.cut(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(out, in); out.Close() }()
+			go func() { defer wg.Done(); io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// The network drops while messages are published: the page reconnects by
+// itself, resumes, and shows every message once, in order.
+func TestBrowserResumeAfterConnectionCut(t *testing.T) {
+	s := startServer(t)
+	// Made by the admin API, so it outlives its members and keeps its
+	// history while the page is away.
+	if _, err := s.admin.CreateRoom(context.Background(), &roomdv1.CreateRoomRequest{RoomId: "news"}); err != nil {
+		t.Fatal(err)
+	}
+	proxy := startCutProxy(t, s.public)
+	browser := newBrowser(t)
+	page := openChat(t, browser, "http://"+proxy.ln.Addr().String(), "ann", "news")
+	publish := func(text string) {
+		t.Helper()
+		if _, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "news", Payload: &roomdv1.PublishRequest_Text{Text: text}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("m1")
+	publish("m2")
+	waitJS(t, page, "the first messages arrive", logTexts+`.length === 2`)
+
+	proxy.cut()
+	waitJS(t, page, "the page notices the drop", `document.getElementById('state').dataset.state === 'reconnecting'`)
+	eventually(t, "the server notices the drop", func() bool { return s.clientCount(t, "news") <= 0 })
+	for i := 3; i <= 6; i++ {
+		publish(fmt.Sprintf("m%d", i))
+	}
+	waitJS(t, page, "the page is back", `document.getElementById('state').dataset.state === 'open'`)
+	publish("m7")
+	waitJS(t, page, "every message is shown", logTexts+`.length === 7`)
+	got := evalJS[[]string](t, page, logTexts)
+	want := []string{"serverm1", "serverm2", "serverm3", "serverm4", "serverm5", "serverm6", "serverm7"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the page shows %q, want %q", got, want)
+	}
+	seqs := evalJS[[]float64](t, page, `[...document.querySelectorAll('#log li[data-seq]')].map(li => Number(li.dataset.seq))`)
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Fatalf("sequences %v are not increasing", seqs)
+		}
 	}
 }
