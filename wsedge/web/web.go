@@ -10,8 +10,16 @@ import (
 //go:embed roomd.js index.html
 var files embed.FS
 
-// SDK serves roomd.js.
-func SDK() http.Handler { return serveFile("roomd.js", "text/javascript; charset=utf-8") }
+// SDK serves roomd.js. Any page may import it (a module script from
+// another origin needs CORS); which pages may connect is -allowed-origins'
+// business, at the WebSocket.
+func SDK() http.Handler {
+	h := serveFile("roomd.js", "text/javascript; charset=utf-8")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h.ServeHTTP(w, r)
+	})
+}
 
 // DemoPage serves the chat page.
 func DemoPage() http.Handler { return serveFile("index.html", "text/html; charset=utf-8") }
