@@ -159,18 +159,10 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	c := &conn{edge: e, ip: remoteIP(r)}
-	if status, msg := e.track(c); status != 0 {
-		http.Error(w, msg, status)
+	c, grant := e.admit(w, r, roomID)
+	if c == nil {
 		return
 	}
-	grant, code, reason := e.identify(r, roomID)
-	if grant == nil {
-		e.untrack(c)
-		e.refuseAfterUpgrade(w, r, code, reason)
-		return
-	}
-	c.readOnly = !grant.CanPublish
 	// Joining before the upgrade lets a missing or full room be refused
 	// with an HTTP status, and no message published after the 101 is lost.
 	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, e.cfg.AutoCreate)
@@ -196,6 +188,24 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	// The handler returns at once: the read loop runs in a fresh goroutine
 	// so net/http's per-request state (buffers, a grown stack) is freed.
 	go c.readLoop()
+}
+
+// admit counts a new connection against the limits and finds out who it
+// is. When it refuses, it has answered the request and returns nil.
+func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*conn, *token.Grant) {
+	c := &conn{edge: e, ip: remoteIP(r)}
+	if status, msg := e.track(c); status != 0 {
+		http.Error(w, msg, status)
+		return nil, nil
+	}
+	grant, code, reason := e.identify(r, roomID)
+	if grant == nil {
+		e.untrack(c)
+		e.refuseAfterUpgrade(w, r, code, reason)
+		return nil, nil
+	}
+	c.readOnly = !grant.CanPublish
+	return c, grant
 }
 
 // preflight checks what every upgrade needs, answering with an HTTP error

@@ -35,18 +35,10 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
 		e.refuseAfterUpgrade(w, r, rooms.ClosePolicyViolation, "GET /ws speaks the "+protocol.Subprotocol+" subprotocol; use /ws/{room} for raw relay")
 		return
 	}
-	c := &conn{edge: e, ip: remoteIP(r)}
-	if status, msg := e.track(c); status != 0 {
-		http.Error(w, msg, status)
+	c, grant := e.admit(w, r, "")
+	if c == nil {
 		return
 	}
-	grant, code, reason := e.identify(r, "")
-	if grant == nil {
-		e.untrack(c)
-		e.refuseAfterUpgrade(w, r, code, reason)
-		return
-	}
-	c.readOnly = !grant.CanPublish
 	c.session = &session{conn: c, grant: grant}
 	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, true)
 	if err != nil {
