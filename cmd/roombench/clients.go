@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Payload layout: every published payload starts with this header so that
+// a receiver can compute latency and find lost and duplicate deliveries.
+const (
+	offSentAt    = 0  // int64 unix nanoseconds, taken just before the publish call
+	offPublisher = 8  // uint32 global publisher index
+	offSeq       = 12 // uint64 per-publisher sequence, from 1
+	headerSize   = 20
+)
+
+func putHeader(b []byte, sentAt time.Time, publisher int, seq uint64) {
+	binary.LittleEndian.PutUint64(b[offSentAt:], uint64(sentAt.UnixNano()))
+	binary.LittleEndian.PutUint32(b[offPublisher:], uint32(publisher))
+	binary.LittleEndian.PutUint64(b[offSeq:], seq)
+}
+
+// counters are the receivers' totals, sharded like the histogram.
+type counters struct {
+	shards [histShards]struct {
+		received  atomic.Uint64 // every data frame
+		unique    atomic.Uint64 // first delivery of a (publisher, seq)
+		dups      atomic.Uint64 // a (publisher, seq) seen again, or out of order
+		malformed atomic.Uint64 // shorter than the header, or from a foreign publisher
+		_         [32]byte
+	}
+}
+
+func (c *counters) sum() (received, unique, dups, malformed uint64) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		received += s.received.Load()
+		unique += s.unique.Load()
+		dups += s.dups.Load()
+		malformed += s.malformed.Load()
+	}
+	return
+}
+
+// receiver is one WebSocket client, a member of one room.
+type receiver struct {
+	index int
+	room  int
+	ws    *websocket.Conn
+	// Per publisher of the room (publisher p is number p/rooms in room
+	// p%rooms): the last sequence seen and how many distinct ones arrived.
+	// Each publisher waits for one publish to return before the next, and a
+	// room delivers in order, so a sequence at or below the last one is a
+	// duplicate (or a reordering, which is as wrong).
+	lastSeq []uint64
+	unique  []atomic.Uint64
+	done    chan struct{}
+}
+
+// fleet is every receiver and what they saw.
+type fleet struct {
+	cfg      *config
+	hist     histogram
+	counts   counters
+	closing  atomic.Bool // teardown started: closes from now on are ours
+	recordOn atomic.Bool // latencies are recorded only while publishing
+
+	mu        sync.Mutex
+	receivers []*receiver
+	dialErrs  map[string]int
+	closes    map[string]int // unexpected ends, by close code or error
+}
+
+func newFleet(cfg *config) *fleet {
+	return &fleet{cfg: cfg, dialErrs: map[string]int{}, closes: map[string]int{}}
+}
+
+func (f *fleet) dialers(base *url.URL, srcs []netip.Addr) []*websocket.Dialer {
+	pool := &sync.Pool{} // idle clients hold no write buffer
+	mk := func(local net.Addr) *websocket.Dialer {
+		nd := &net.Dialer{Timeout: f.cfg.dialTimeout, LocalAddr: local}
+		return &websocket.Dialer{
+			NetDialContext:   nd.DialContext,
+			HandshakeTimeout: f.cfg.dialTimeout,
+			ReadBufferSize:   f.cfg.readBuffer,
+			WriteBufferSize:  256,
+			WriteBufferPool:  pool,
+		}
+	}
+	if len(srcs) == 0 {
+		return []*websocket.Dialer{mk(nil)}
+	}
+	ds := make([]*websocket.Dialer, len(srcs))
+	for i, a := range srcs {
+		ds[i] = mk(&net.TCPAddr{IP: a.AsSlice()})
+	}
+	return ds
+}
+
+// connect dials cfg.conns clients with cfg.dialWorkers at a time, spreading
+// them round-robin over the rooms and the source addresses. It returns how
+// many connected.
+func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr) int {
+	dialers := f.dialers(base, srcs)
+	pubsInRoom := make([]int, len(roomIDs))
+	for p := 0; p < f.cfg.publishers; p++ {
+		pubsInRoom[p%len(roomIDs)]++
+	}
+	f.receivers = make([]*receiver, f.cfg.conns)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(f.cfg.dialWorkers, f.cfg.conns) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= f.cfg.conns || ctx.Err() != nil {
+					return
+				}
+				room := i % len(roomIDs)
+				u := *base
+				u.Path = "/ws/" + roomIDs[room]
+				dctx, cancel := context.WithTimeout(ctx, f.cfg.dialTimeout)
+				ws, resp, err := dialers[i%len(dialers)].DialContext(dctx, u.String(), nil)
+				cancel()
+				if err != nil {
+					key := err.Error()
+					if resp != nil {
+						key = fmt.Sprintf("HTTP %d", resp.StatusCode)
+					}
+					f.mu.Lock()
+					if len(f.dialErrs) < 20 || f.dialErrs[key] > 0 {
+						f.dialErrs[key]++
+					} else {
+						f.dialErrs["other"]++
+					}
+					f.mu.Unlock()
+					continue
+				}
+				r := &receiver{
+					index:   i,
+					room:    room,
+					ws:      ws,
+					lastSeq: make([]uint64, pubsInRoom[room]),
+					unique:  make([]atomic.Uint64, pubsInRoom[room]),
+					done:    make(chan struct{}),
+				}
+				f.receivers[i] = r // each index is written by one worker only
+				go f.read(r)
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	for _, r := range f.receivers {
+		if r != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// read consumes r's frames until the connection ends. It keeps only the
+// payload header: the rest of each frame is skipped by NextReader.
+func (f *fleet) read(r *receiver) {
+	defer close(r.done)
+	var hdr [headerSize]byte
+	shard := r.index % histShards
+	cs := &f.counts.shards[shard]
+	rooms := f.cfg.rooms
+	for {
+		_, body, err := r.ws.NextReader()
+		if err != nil {
+			if !f.closing.Load() {
+				key := err.Error()
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					key = fmt.Sprintf("close %d", ce.Code)
+				}
+				f.mu.Lock()
+				f.closes[key]++
+				f.mu.Unlock()
+			}
+			return
+		}
+		now := time.Now()
+		cs.received.Add(1)
+		if _, err := io.ReadFull(body, hdr[:]); err != nil {
+			cs.malformed.Add(1)
+			continue
+		}
+		p := int(binary.LittleEndian.Uint32(hdr[offPublisher:]))
+		seq := binary.LittleEndian.Uint64(hdr[offSeq:])
+		local := p / rooms
+		if p%rooms != r.room || local >= len(r.lastSeq) {
+			cs.malformed.Add(1)
+			continue
+		}
+		if seq <= r.lastSeq[local] {
+			cs.dups.Add(1)
+			continue
+		}
+		r.lastSeq[local] = seq
+		r.unique[local].Add(1)
+		cs.unique.Add(1)
+		if f.recordOn.Load() {
+			sent := int64(binary.LittleEndian.Uint64(hdr[offSentAt:]))
+			f.hist.record(shard, now.UnixNano()-sent)
+		}
+	}
+}
+
+// lost counts, over every receiver and each publisher of its room, the
+// successful publishes it never received.
+func (f *fleet) lost(okByPublisher []uint64) uint64 {
+	var lost uint64
+	rooms := f.cfg.rooms
+	for _, r := range f.receivers {
+		if r == nil {
+			continue
+		}
+		for local := range r.unique {
+			want := okByPublisher[local*rooms+r.room]
+			if got := r.unique[local].Load(); got < want {
+				lost += want - got
+			}
+		}
+	}
+	return lost
+}
+
+// expected is how many deliveries the receivers should get in all.
+func (f *fleet) expected(okByPublisher []uint64) uint64 {
+	var n uint64
+	rooms := f.cfg.rooms
+	for _, r := range f.receivers {
+		if r == nil {
+			continue
+		}
+		for local := range r.unique {
+			n += okByPublisher[local*rooms+r.room]
+		}
+	}
+	return n
+}
+
+// close ends every connection with a close frame, waits (bounded) for the
+// readers, then cuts whatever is left.
+func (f *fleet) close(wait time.Duration) {
+	f.closing.Store(true)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	deadline := time.Now().Add(time.Second)
+	for _, r := range f.receivers {
+		if r != nil {
+			_ = r.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+		}
+	}
+	timeout := time.After(wait)
+	for _, r := range f.receivers {
+		if r == nil {
+			continue
+		}
+		select {
+		case <-r.done:
+		case <-timeout:
+		}
+	}
+	for _, r := range f.receivers {
+		if r != nil {
+			_ = r.ws.Close()
+		}
+	}
+	cut := time.After(2 * time.Second)
+	for _, r := range f.receivers {
+		if r == nil {
+			continue
+		}
+		select {
+		case <-r.done:
+		case <-cut:
+			return
+		}
+	}
+}

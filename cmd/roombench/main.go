@@ -1,0 +1,136 @@
+// Command roombench is roomd's load generator: it opens many WebSocket
+// clients in rooms, publishes through the admin API, and reports connection
+// setup rate, deliveries per second, publish-to-receive latency, lost and
+// duplicate deliveries, and the server's memory and CPU per connection and
+// per delivery (from /proc). It only targets loopback addresses and stops by
+// itself. See README.md beside this file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// config is everything roombench can be told.
+type config struct {
+	url         string
+	admin       string
+	adminGRPC   string
+	via         string
+	conns       int
+	rooms       int
+	publishers  int
+	rate        float64
+	payload     int
+	duration    time.Duration
+	sourceAddrs string
+	serverPID   int
+	jsonPath    string
+	setupOnly   bool
+	idle        time.Duration
+	settle      time.Duration
+	drain       time.Duration
+	dialWorkers int
+	dialTimeout time.Duration
+	readBuffer  int
+	roomPrefix  string
+	keepRooms   bool
+}
+
+// Bounds on what one run may ask for.
+const (
+	maxConns    = 1_000_000
+	maxDuration = time.Hour
+)
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("roombench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080", "public WebSocket base URL; clients connect to URL/ws/{room}")
+	fs.StringVar(&cfg.admin, "admin", "http://127.0.0.1:9091", "admin REST base URL (used with -via rest)")
+	fs.StringVar(&cfg.adminGRPC, "admin-grpc", "127.0.0.1:9090", "admin gRPC address (used with -via grpc)")
+	fs.StringVar(&cfg.via, "via", "grpc", "how to create rooms and publish: grpc or rest")
+	fs.IntVar(&cfg.conns, "conns", 100, "WebSocket clients, spread round-robin over the rooms")
+	fs.IntVar(&cfg.rooms, "rooms", 1, "rooms")
+	fs.IntVar(&cfg.publishers, "publishers", 1, "publishers; publisher p publishes to room p%rooms")
+	fs.Float64Var(&cfg.rate, "rate", 10, "messages/s per publisher; 0 = back to back, as fast as the admin API takes them")
+	fs.IntVar(&cfg.payload, "payload", 128, fmt.Sprintf("payload bytes (at least %d: send time, publisher, sequence)", headerSize))
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long publishers publish")
+	fs.StringVar(&cfg.sourceAddrs, "source-addrs", "", "client source IPs, e.g. 127.0.0.1-127.0.0.50 or a comma list (default: the kernel chooses)")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "server process to read RSS and CPU from /proc (0: none)")
+	fs.StringVar(&cfg.jsonPath, "json", "", "also write the report as JSON to this file")
+	fs.BoolVar(&cfg.setupOnly, "setup-only", false, "connect, settle, hold -idle, report memory and setup rate; publish nothing")
+	fs.DurationVar(&cfg.idle, "idle", 0, "after setup and -settle, hold the idle connections this long (sampling server RSS each second)")
+	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "wait after setup before reading server RSS")
+	fs.DurationVar(&cfg.drain, "drain", 10*time.Second, "after publishing, wait at most this long for outstanding deliveries")
+	fs.IntVar(&cfg.dialWorkers, "dial-workers", 64, "concurrent connection attempts")
+	fs.DurationVar(&cfg.dialTimeout, "dial-timeout", 10*time.Second, "bound on one connection's dial and upgrade")
+	fs.IntVar(&cfg.readBuffer, "read-buffer", 2048, "client read buffer bytes")
+	fs.StringVar(&cfg.roomPrefix, "room-prefix", "", "room id prefix (default: roombench-<unix seconds>)")
+	fs.BoolVar(&cfg.keepRooms, "keep-rooms", false, "do not delete the rooms at the end")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.roomPrefix == "" {
+		cfg.roomPrefix = fmt.Sprintf("roombench-%d", time.Now().Unix())
+	}
+	switch {
+	case cfg.conns < 1 || cfg.conns > maxConns:
+		return nil, fmt.Errorf("-conns must be 1..%d", maxConns)
+	case cfg.rooms < 1 || cfg.rooms > cfg.conns:
+		return nil, fmt.Errorf("-rooms must be 1..conns")
+	case cfg.publishers < 0 || cfg.publishers > 10_000:
+		return nil, fmt.Errorf("-publishers must be 0..10000")
+	case cfg.rate < 0:
+		return nil, fmt.Errorf("-rate must not be negative")
+	case cfg.payload < headerSize || cfg.payload > 1<<20:
+		return nil, fmt.Errorf("-payload must be %d..%d bytes", headerSize, 1<<20)
+	case cfg.duration <= 0 || cfg.duration > maxDuration, cfg.idle < 0 || cfg.idle > maxDuration,
+		cfg.settle < 0 || cfg.settle > maxDuration, cfg.drain < 0 || cfg.drain > maxDuration:
+		return nil, fmt.Errorf("-duration, -idle, -settle and -drain must be 0..%s (duration > 0)", maxDuration)
+	case cfg.dialWorkers < 1 || cfg.dialWorkers > 10_000:
+		return nil, fmt.Errorf("-dial-workers must be 1..10000")
+	case cfg.readBuffer < 64 || cfg.readBuffer > 1<<20:
+		return nil, fmt.Errorf("-read-buffer must be 64..1048576")
+	case cfg.via != "grpc" && cfg.via != "rest":
+		return nil, fmt.Errorf("-via must be grpc or rest")
+	}
+	return cfg, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "roombench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx, cfg, os.Stderr)
+	if rep != nil {
+		rep.writeTable(os.Stdout)
+		if cfg.jsonPath != "" {
+			if werr := rep.writeJSON(cfg.jsonPath); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "roombench:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	roomdv1 "roomd/gen/roomd/v1"
+)
+
+// admin is the part of the admin API roombench drives.
+type admin interface {
+	createRoom(ctx context.Context, roomID string) error
+	deleteRoom(ctx context.Context, roomID string) error
+	// publisher returns a function that publishes one binary payload and
+	// reports how many members the server handed it to. Each publisher gets
+	// its own, so that it may hold its own connection.
+	publisher() (func(ctx context.Context, roomID string, payload []byte) (int, error), error)
+	close()
+}
+
+// grpcAdmin publishes over gRPC: one HTTP/2 connection per publisher.
+type grpcAdmin struct {
+	addr string
+
+	mu      sync.Mutex
+	conns   []*grpc.ClientConn
+	control roomdv1.RoomServiceClient // for creating and deleting rooms
+}
+
+func (g *grpcAdmin) controlClient() (roomdv1.RoomServiceClient, error) {
+	g.mu.Lock()
+	c := g.control
+	g.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := g.dial()
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.control = c
+	g.mu.Unlock()
+	return c, nil
+}
+
+func (g *grpcAdmin) dial() (roomdv1.RoomServiceClient, error) {
+	cc, err := grpc.NewClient(g.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.conns = append(g.conns, cc)
+	g.mu.Unlock()
+	return roomdv1.NewRoomServiceClient(cc), nil
+}
+
+func (g *grpcAdmin) createRoom(ctx context.Context, roomID string) error {
+	c, err := g.controlClient()
+	if err != nil {
+		return err
+	}
+	echo := true
+	_, err = c.CreateRoom(ctx, &roomdv1.CreateRoomRequest{RoomId: roomID, Echo: &echo})
+	if status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	return err
+}
+
+func (g *grpcAdmin) deleteRoom(ctx context.Context, roomID string) error {
+	c, err := g.controlClient()
+	if err != nil {
+		return err
+	}
+	_, err = c.DeleteRoom(ctx, &roomdv1.DeleteRoomRequest{RoomId: roomID})
+	return err
+}
+
+func (g *grpcAdmin) publisher() (func(context.Context, string, []byte) (int, error), error) {
+	c, err := g.dial()
+	if err != nil {
+		return nil, err
+	}
+	req := &roomdv1.PublishRequest{}
+	bin := &roomdv1.PublishRequest_Binary{}
+	return func(ctx context.Context, roomID string, payload []byte) (int, error) {
+		req.RoomId, bin.Binary, req.Payload = roomID, payload, bin
+		resp, err := c.Publish(ctx, req)
+		if err != nil {
+			return 0, err
+		}
+		return int(resp.GetRecipientCount()), nil
+	}, nil
+}
+
+func (g *grpcAdmin) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, cc := range g.conns {
+		cc.Close()
+	}
+	g.conns, g.control = nil, nil
+}
+
+// restAdmin publishes through the REST gateway (or anything that speaks
+// the same three endpoints, such as the baseline hub).
+type restAdmin struct {
+	base   *url.URL
+	client *http.Client
+}
+
+func newRESTAdmin(base *url.URL, publishers int) *restAdmin {
+	tr := &http.Transport{MaxIdleConnsPerHost: publishers + 4, MaxConnsPerHost: 0, IdleConnTimeout: 30 * time.Second}
+	return &restAdmin{base: base, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+func (a *restAdmin) do(ctx context.Context, method, path string, body []byte) ([]byte, int, error) {
+	u := *a.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return out, resp.StatusCode, err
+}
+
+func (a *restAdmin) createRoom(ctx context.Context, roomID string) error {
+	body, _ := json.Marshal(map[string]any{"roomId": roomID, "echo": true})
+	out, code, err := a.do(ctx, http.MethodPost, "/v1/rooms", body)
+	switch {
+	case err != nil:
+		return err
+	case code == http.StatusOK || code == http.StatusConflict:
+		return nil
+	}
+	return fmt.Errorf("create room %s: HTTP %d: %s", roomID, code, bytes.TrimSpace(out))
+}
+
+func (a *restAdmin) deleteRoom(ctx context.Context, roomID string) error {
+	out, code, err := a.do(ctx, http.MethodDelete, "/v1/rooms/"+roomID, nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("delete room %s: HTTP %d: %s", roomID, code, bytes.TrimSpace(out))
+	}
+	return err
+}
+
+func (a *restAdmin) publisher() (func(context.Context, string, []byte) (int, error), error) {
+	var body []byte
+	return func(ctx context.Context, roomID string, payload []byte) (int, error) {
+		body = append(body[:0], `{"binary":"`...)
+		body = base64.StdEncoding.AppendEncode(body, payload)
+		body = append(body, `"}`...)
+		out, code, err := a.do(ctx, http.MethodPost, "/v1/rooms/"+roomID+"/messages", body)
+		if err != nil {
+			return 0, err
+		}
+		if code != http.StatusOK {
+			return 0, fmt.Errorf("HTTP %d: %s", code, bytes.TrimSpace(out))
+		}
+		var resp struct {
+			RecipientCount int `json:"recipientCount"`
+		}
+		if err := json.Unmarshal(out, &resp); err != nil {
+			return 0, fmt.Errorf("publish response %q: %w", out, err)
+		}
+		return resp.RecipientCount, nil
+	}, nil
+}
+
+func (a *restAdmin) close() { a.client.CloseIdleConnections() }
+
+// publishStats is what the publishers did.
+type publishStats struct {
+	ok         []uint64 // successful publishes, by publisher
+	errs       atomic.Uint64
+	recipients atomic.Uint64 // sum of the servers' recipient counts
+	firstErr   atomic.Value  // string
+}
+
+// maxPublishesPerPublisher bounds each publisher's loop by count as well as
+// by time.
+const maxPublishesPerPublisher = 50_000_000
+
+// maxConsecutiveErrors stops a publisher whose publishes keep failing.
+const maxConsecutiveErrors = 100
+
+// publish runs cfg.publishers publishers for cfg.duration; publisher p
+// publishes to room p%rooms, at cfg.rate messages/s each (0: back to back).
+func publish(ctx context.Context, cfg *config, api admin, roomIDs []string) (*publishStats, error) {
+	st := &publishStats{ok: make([]uint64, cfg.publishers)}
+	fns := make([]func(context.Context, string, []byte) (int, error), cfg.publishers)
+	for p := range fns {
+		fn, err := api.publisher()
+		if err != nil {
+			return nil, err
+		}
+		fns[p] = fn
+	}
+	start := time.Now()
+	deadline := start.Add(cfg.duration)
+	var wg sync.WaitGroup
+	for p := range cfg.publishers {
+		wg.Go(func() {
+			payload := make([]byte, cfg.payload)
+			for i := range payload[headerSize:] {
+				payload[headerSize+i] = 'a' + byte(i%26)
+			}
+			room := roomIDs[p%len(roomIDs)]
+			var interval time.Duration
+			if cfg.rate > 0 {
+				interval = time.Duration(float64(time.Second) / cfg.rate)
+			}
+			// Stagger paced publishers so that they do not all fire at once.
+			next := start.Add(interval * time.Duration(p) / time.Duration(cfg.publishers))
+			failures := 0
+			for seq := uint64(1); seq <= maxPublishesPerPublisher; seq++ {
+				if interval > 0 {
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+						}
+					}
+					next = next.Add(interval)
+				}
+				now := time.Now()
+				if ctx.Err() != nil || now.After(deadline) {
+					return
+				}
+				putHeader(payload, now, p, seq)
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				n, err := fns[p](cctx, room, payload)
+				cancel()
+				if err != nil {
+					st.errs.Add(1)
+					st.firstErr.CompareAndSwap(nil, err.Error())
+					if failures++; failures >= maxConsecutiveErrors {
+						return
+					}
+					continue
+				}
+				failures = 0
+				st.ok[p]++ // only this goroutine writes it; read after wg.Wait
+				st.recipients.Add(uint64(n))
+			}
+		})
+	}
+	wg.Wait()
+	return st, nil
+}

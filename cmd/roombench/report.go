@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"text/tabwriter"
+	"time"
+)
+
+// report is what one run measured; its JSON field names are stable.
+type report struct {
+	Date    string         `json:"date"`
+	Host    hostReport     `json:"host"`
+	Config  configReport   `json:"config"`
+	Setup   setupReport    `json:"setup"`
+	Memory  memoryReport   `json:"memory"`
+	Publish *publishReport `json:"publish,omitempty"`
+	// Closes counts connections that ended before teardown, by close code
+	// or error (4002 is a slow consumer).
+	Closes map[string]int `json:"unexpected_closes,omitempty"`
+}
+
+type hostReport struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+}
+
+type configReport struct {
+	URL         string  `json:"url"`
+	Via         string  `json:"via"`
+	Conns       int     `json:"conns"`
+	Rooms       int     `json:"rooms"`
+	Publishers  int     `json:"publishers"`
+	Rate        float64 `json:"rate_per_publisher"`
+	Payload     int     `json:"payload_bytes"`
+	Duration    string  `json:"duration"`
+	SourceAddrs string  `json:"source_addrs,omitempty"`
+	ServerPID   int     `json:"server_pid,omitempty"`
+}
+
+type setupReport struct {
+	Connected              int            `json:"connected"`
+	Failed                 int            `json:"failed"`
+	Errors                 map[string]int `json:"errors,omitempty"`
+	Seconds                float64        `json:"seconds"`
+	PerSecond              float64        `json:"per_second"`
+	LoaderCPUSeconds       float64        `json:"loader_cpu_seconds"`
+	ServerCPUSeconds       float64        `json:"server_cpu_seconds"`
+	ServerCPUMicrosPerConn float64        `json:"server_cpu_us_per_conn"`
+	ServerRSSBeforeKB      int64          `json:"server_rss_before_kib"`
+	ServerRSSAfterKB       int64          `json:"server_rss_after_kib"`
+}
+
+type rssPoint struct {
+	Seconds float64 `json:"t"`
+	KB      int64   `json:"kib"`
+}
+
+type memoryReport struct {
+	Connections int     `json:"connections"`
+	SettledKB   int64   `json:"server_rss_settled_kib"`
+	LastKB      int64   `json:"server_rss_last_kib"`
+	MinKB       int64   `json:"server_rss_min_kib"`
+	PerConnKB   float64 `json:"server_rss_per_conn_kib"`
+	// PerConnMinKB uses the lowest RSS seen while idle (after a GC and the
+	// scavenger returned memory), not the last.
+	PerConnMinKB float64    `json:"server_rss_per_conn_min_kib"`
+	Timeline     []rssPoint `json:"timeline,omitempty"`
+}
+
+type publishReport struct {
+	Published                  uint64  `json:"published"`
+	PublishErrors              uint64  `json:"publish_errors"`
+	FirstError                 string  `json:"first_error,omitempty"`
+	PublishPerSecond           float64 `json:"publishes_per_second"`
+	ServerRecipients           uint64  `json:"server_recipients"`
+	Expected                   uint64  `json:"expected_deliveries"`
+	Received                   uint64  `json:"received_frames"`
+	Unique                     uint64  `json:"deliveries"`
+	Lost                       uint64  `json:"lost"`
+	Duplicates                 uint64  `json:"duplicates"`
+	Malformed                  uint64  `json:"malformed"`
+	DrainComplete              bool    `json:"drain_complete"`
+	DrainSeconds               float64 `json:"drain_seconds"`
+	PublishSeconds             float64 `json:"publish_seconds"`
+	WindowSeconds              float64 `json:"window_seconds"`
+	DeliveriesPerSec           float64 `json:"deliveries_per_second"`
+	LatencySamples             uint64  `json:"latency_samples"`
+	LatencyP50Ms               float64 `json:"latency_p50_ms"`
+	LatencyP90Ms               float64 `json:"latency_p90_ms"`
+	LatencyP99Ms               float64 `json:"latency_p99_ms"`
+	LatencyP999Ms              float64 `json:"latency_p999_ms"`
+	LatencyMaxMs               float64 `json:"latency_max_ms"`
+	ServerCPUSeconds           float64 `json:"server_cpu_seconds"`
+	ServerCPUPercent           float64 `json:"server_cpu_percent"`
+	ServerCPUMicrosPerDelivery float64 `json:"server_cpu_us_per_delivery"`
+	ServerRSSAfterKB           int64   `json:"server_rss_after_kib"`
+	LoaderCPUSeconds           float64 `json:"loader_cpu_seconds"`
+	LoaderCPUPercent           float64 `json:"loader_cpu_percent"`
+	LoaderMicrosPerDl          float64 `json:"loader_cpu_us_per_delivery"`
+}
+
+func newReport(cfg *config) *report {
+	return &report{
+		Date: time.Now().UTC().Format(time.RFC3339),
+		Host: hostReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()},
+		Config: configReport{
+			URL: cfg.url, Via: cfg.via, Conns: cfg.conns, Rooms: cfg.rooms, Publishers: cfg.publishers,
+			Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(),
+			SourceAddrs: cfg.sourceAddrs, ServerPID: cfg.serverPID,
+		},
+	}
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func (r *report) writeTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	c := r.Config
+	row("date", "%s (%d CPUs, %s)", r.Date, r.Host.CPUs, r.Host.GoVersion)
+	if r.Publish != nil {
+		row("load", "%d conns in %d rooms, %d publishers at %s via %s, %d-byte payloads, %s",
+			c.Conns, c.Rooms, c.Publishers, rateString(c.Rate), c.Via, c.Payload, c.Duration)
+	} else {
+		row("load", "%d idle conns in %d rooms", c.Conns, c.Rooms)
+	}
+	s := r.Setup
+	row("setup", "%d connected, %d failed in %.2f s: %.0f upgrades+joins/s", s.Connected, s.Failed, s.Seconds, s.PerSecond)
+	for _, k := range sortedKeys(s.Errors) {
+		row("  dial error", "%d× %s", s.Errors[k], k)
+	}
+	row("setup CPU", "server %.2f s (%.1f µs/conn), loader %.2f s", s.ServerCPUSeconds, s.ServerCPUMicrosPerConn, s.LoaderCPUSeconds)
+	if c.ServerPID != 0 {
+		m := r.Memory
+		row("server RSS", "%d KiB before, %d after setup, %d settled, %d last, %d min", s.ServerRSSBeforeKB, s.ServerRSSAfterKB, m.SettledKB, m.LastKB, m.MinKB)
+		row("RSS per conn", "%.2f KiB (last), %.2f KiB (min)", m.PerConnKB, m.PerConnMinKB)
+	}
+	if p := r.Publish; p != nil {
+		row("published", "%d ok, %d errors, %.0f/s over %.2f s", p.Published, p.PublishErrors, p.PublishPerSecond, p.PublishSeconds)
+		if p.FirstError != "" {
+			row("  first error", "%s", p.FirstError)
+		}
+		row("deliveries", "%d of %d expected (server counted %d), %.0f/s over %.2f s", p.Unique, p.Expected, p.ServerRecipients, p.DeliveriesPerSec, p.WindowSeconds)
+		row("lost / dup", "%d lost, %d duplicates, %d malformed, drain complete %v after %.2f s", p.Lost, p.Duplicates, p.Malformed, p.DrainComplete, p.DrainSeconds)
+		row("latency", "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d samples)",
+			p.LatencyP50Ms, p.LatencyP90Ms, p.LatencyP99Ms, p.LatencyP999Ms, p.LatencyMaxMs, p.LatencySamples)
+		if c.ServerPID != 0 {
+			row("server CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery; RSS after %d KiB", p.ServerCPUSeconds, p.ServerCPUPercent, p.ServerCPUMicrosPerDelivery, p.ServerRSSAfterKB)
+		}
+		row("loader CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery", p.LoaderCPUSeconds, p.LoaderCPUPercent, p.LoaderMicrosPerDl)
+	}
+	for _, k := range sortedKeys(r.Closes) {
+		row("unexpected end", "%d× %s", r.Closes[k], k)
+	}
+	tw.Flush()
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

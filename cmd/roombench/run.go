@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"time"
+)
+
+// maxRSSSamples bounds the RSS timeline kept during -idle.
+const maxRSSSamples = 3600
+
+// run performs one benchmark: create rooms, connect, settle (and idle),
+// publish, drain, tear down. Progress goes to log; the report is returned
+// even when a later phase failed, with what was measured until then.
+func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
+	wsURL, err := checkURL("url", cfg.url, "ws")
+	if err != nil {
+		return nil, err
+	}
+	var api admin
+	if cfg.via == "grpc" {
+		if err := checkHostPort("admin-grpc", cfg.adminGRPC); err != nil {
+			return nil, err
+		}
+		api = &grpcAdmin{addr: cfg.adminGRPC}
+	} else {
+		u, err := checkURL("admin", cfg.admin, "http")
+		if err != nil {
+			return nil, err
+		}
+		api = newRESTAdmin(u, cfg.publishers)
+	}
+	defer api.close()
+	srcs, err := parseSourceAddrs(cfg.sourceAddrs)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := raiseFileLimit()
+	if err != nil {
+		return nil, fmt.Errorf("raise the file limit: %w", err)
+	}
+	// One fd per client, plus a margin for the admin connections.
+	if uint64(cfg.conns)+64 > limit {
+		return nil, fmt.Errorf("-conns %d needs more file descriptors than the limit %d (ulimit -Hn)", cfg.conns, limit)
+	}
+
+	rep := newReport(cfg)
+	sample := func() (procSample, bool) {
+		if cfg.serverPID == 0 {
+			return procSample{}, false
+		}
+		s, err := readProc(cfg.serverPID)
+		if err != nil {
+			fmt.Fprintf(log, "roombench: reading server /proc: %v\n", err)
+			return procSample{}, false
+		}
+		return s, true
+	}
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+
+	roomIDs := make([]string, cfg.rooms)
+	for i := range roomIDs {
+		roomIDs[i] = fmt.Sprintf("%s-%d", cfg.roomPrefix, i)
+	}
+	fmt.Fprintf(log, "creating %d rooms via %s\n", cfg.rooms, cfg.via)
+	for _, id := range roomIDs {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := api.createRoom(cctx, id)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("create room %s: %w", id, err)
+		}
+	}
+	if !cfg.keepRooms {
+		defer func() {
+			for _, id := range roomIDs {
+				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = api.deleteRoom(cctx, id)
+				cancel()
+			}
+		}()
+	}
+
+	// Setup: connect every client.
+	f := newFleet(cfg)
+	defer f.close(5 * time.Second)
+	before, haveProc := sample()
+	runtime.GC()
+	loaderBefore := selfCPU()
+	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s\n", cfg.conns, cfg.dialWorkers, wsURL)
+	t0 := time.Now()
+	connected := f.connect(ctx, wsURL, roomIDs, srcs)
+	setup := time.Since(t0)
+	rep.Setup = setupReport{
+		Connected:         connected,
+		Failed:            cfg.conns - connected,
+		Errors:            maps.Clone(f.dialErrs),
+		Seconds:           setup.Seconds(),
+		PerSecond:         float64(connected) / setup.Seconds(),
+		LoaderCPUSeconds:  (selfCPU() - loaderBefore).Seconds(),
+		ServerRSSBeforeKB: before.RSSKiB,
+	}
+	if after, ok := sample(); ok && haveProc {
+		rep.Setup.ServerCPUSeconds = (after.CPU - before.CPU).Seconds()
+		if connected > 0 {
+			rep.Setup.ServerCPUMicrosPerConn = float64(after.CPU-before.CPU) / float64(time.Microsecond) / float64(connected)
+		}
+		rep.Setup.ServerRSSAfterKB = after.RSSKiB
+	}
+	fmt.Fprintf(log, "connected %d/%d in %.2fs (%.0f/s)\n", connected, cfg.conns, setup.Seconds(), rep.Setup.PerSecond)
+	if connected == 0 {
+		return rep, fmt.Errorf("no client connected: %v", f.dialErrs)
+	}
+
+	// Memory: settle, then optionally hold the idle connections.
+	if !sleep(cfg.settle) {
+		return rep, ctx.Err()
+	}
+	if s, ok := sample(); ok && haveProc {
+		rep.Memory.SettledKB = s.RSSKiB
+		rep.Memory.MinKB, rep.Memory.LastKB = s.RSSKiB, s.RSSKiB
+	}
+	if cfg.idle > 0 {
+		fmt.Fprintf(log, "holding %d idle connections for %s\n", connected, cfg.idle)
+		end := time.Now().Add(cfg.idle)
+		for i := 0; i < maxRSSSamples && time.Now().Before(end); i++ {
+			if !sleep(min(time.Second, time.Until(end))) {
+				return rep, ctx.Err()
+			}
+			if s, ok := sample(); ok && haveProc {
+				rep.Memory.MinKB = min(rep.Memory.MinKB, s.RSSKiB)
+				rep.Memory.LastKB = s.RSSKiB
+				rep.Memory.Timeline = append(rep.Memory.Timeline, rssPoint{Seconds: s.At.Sub(t0).Seconds(), KB: s.RSSKiB})
+			}
+		}
+	}
+	if haveProc {
+		rep.Memory.PerConnKB = float64(rep.Memory.LastKB-before.RSSKiB) / float64(connected)
+		rep.Memory.PerConnMinKB = float64(rep.Memory.MinKB-before.RSSKiB) / float64(connected)
+	}
+	rep.Memory.Connections = connected
+	f.mu.Lock()
+	if len(f.closes) > 0 {
+		fmt.Fprintf(log, "connections ended while idle: %v\n", f.closes)
+	}
+	rep.Closes = maps.Clone(f.closes)
+	f.mu.Unlock()
+	if cfg.setupOnly || cfg.publishers == 0 {
+		return rep, nil
+	}
+
+	// Publish, then wait for the outstanding deliveries.
+	fmt.Fprintf(log, "publishing: %d publishers at %s for %s\n", cfg.publishers, rateString(cfg.rate), cfg.duration)
+	pubBefore, _ := sample()
+	recv0, _, _, _ := f.counts.sum()
+	loader0 := selfCPU()
+	f.recordOn.Store(true)
+	p0 := time.Now()
+	ps, err := publish(ctx, cfg, api, roomIDs)
+	if err != nil {
+		return rep, err
+	}
+	pubTime := time.Since(p0)
+	var okTotal uint64
+	for _, n := range ps.ok {
+		okTotal += n
+	}
+	want := f.expected(ps.ok)
+	drainStart := time.Now()
+	complete := false
+	for i := 0; i < 100_000; i++ {
+		_, unique, _, _ := f.counts.sum()
+		if unique >= want {
+			complete = true
+			break
+		}
+		if time.Since(drainStart) > cfg.drain || !sleep(5*time.Millisecond) {
+			break
+		}
+	}
+	window := time.Since(p0)
+	f.recordOn.Store(false)
+	pubAfter, _ := sample()
+	loaderCPU := selfCPU() - loader0
+	received, unique, dups, malformed := f.counts.sum()
+	received -= recv0
+	n, q, maxLat := f.hist.quantiles(0.5, 0.9, 0.99, 0.999)
+	pr := publishReport{
+		Published:        okTotal,
+		PublishErrors:    ps.errs.Load(),
+		PublishPerSecond: float64(okTotal) / pubTime.Seconds(),
+		ServerRecipients: ps.recipients.Load(),
+		Expected:         want,
+		Received:         received,
+		Unique:           unique,
+		Lost:             f.lost(ps.ok),
+		Duplicates:       dups,
+		Malformed:        malformed,
+		DrainComplete:    complete,
+		DrainSeconds:     time.Since(drainStart).Seconds(),
+		PublishSeconds:   pubTime.Seconds(),
+		WindowSeconds:    window.Seconds(),
+		DeliveriesPerSec: float64(unique) / window.Seconds(),
+		LatencySamples:   n,
+		LatencyP50Ms:     ms(q[0]),
+		LatencyP90Ms:     ms(q[1]),
+		LatencyP99Ms:     ms(q[2]),
+		LatencyP999Ms:    ms(q[3]),
+		LatencyMaxMs:     ms(maxLat),
+		LoaderCPUSeconds: loaderCPU.Seconds(),
+		LoaderCPUPercent: 100 * loaderCPU.Seconds() / window.Seconds(),
+		ServerRSSAfterKB: pubAfter.RSSKiB,
+		ServerCPUSeconds: (pubAfter.CPU - pubBefore.CPU).Seconds(),
+		ServerCPUPercent: 100 * (pubAfter.CPU - pubBefore.CPU).Seconds() / window.Seconds(),
+	}
+	if e, ok := ps.firstErr.Load().(string); ok {
+		pr.FirstError = e
+	}
+	if unique > 0 {
+		pr.ServerCPUMicrosPerDelivery = float64(pubAfter.CPU-pubBefore.CPU) / float64(time.Microsecond) / float64(unique)
+		pr.LoaderMicrosPerDl = float64(loaderCPU) / float64(time.Microsecond) / float64(unique)
+	}
+	if !haveProc {
+		pr.ServerCPUSeconds, pr.ServerCPUPercent, pr.ServerCPUMicrosPerDelivery = 0, 0, 0
+	}
+	rep.Publish = &pr
+	f.mu.Lock()
+	rep.Closes = maps.Clone(f.closes)
+	f.mu.Unlock()
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	return rep, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func rateString(r float64) string {
+	if r == 0 {
+		return "full speed"
+	}
+	return fmt.Sprintf("%g msg/s each", r)
+}

@@ -1,0 +1,146 @@
+package wsedge
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
+)
+
+// Benchmarks of the edge's hot paths. They run only with -bench; a quick
+// check that they still work:
+//
+//	go test -run '^$' -bench . -benchtime 100x ./wsedge/
+
+// BenchmarkMessageFrame is encoding one room message into a server frame,
+// which happens once per message whatever the number of members.
+func BenchmarkMessageFrame(b *testing.B) {
+	for _, n := range []int{16, 128, 4096, 65536} {
+		b.Run("payload="+strconv.Itoa(n), func(b *testing.B) {
+			m := &rooms.Message{Kind: rooms.Binary, Payload: make([]byte, n)}
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				_ = messageFrame(m)
+			}
+		})
+	}
+}
+
+// BenchmarkFrameShared is what every member's writer pays for a message
+// that is already encoded: the sync.Once fast path and the type assertion.
+func BenchmarkFrameShared(b *testing.B) {
+	m := &rooms.Message{Kind: rooms.Binary, Payload: make([]byte, 128)}
+	_ = m.Frame(rawFormat, messageFrame)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = m.Frame(rawFormat, messageFrame).([]byte)
+	}
+}
+
+// broadcastWindow is how many publishes may be in flight before the
+// benchmark waits for every member to have received them, so writers get
+// to batch as they do under load, while memory stays bounded.
+const broadcastWindow = 32
+
+// BenchmarkBroadcastLoopback is the whole path of a room message over real
+// sockets: Hub.Publish, the fan-out into member queues, the wake, each
+// member's writer and its writev on a loopback TCP socket, to N gorilla
+// clients in this process that read every frame. ns/delivery includes the
+// clients' reading; a CPU profile separates the two sides (the clients run
+// in websocket.(*Conn).NextReader, the server in wsedge and rooms).
+func BenchmarkBroadcastLoopback(b *testing.B) {
+	for _, n := range []int{1, 100, 1_000} {
+		b.Run("members="+strconv.Itoa(n), func(b *testing.B) { benchBroadcast(b, n) })
+	}
+}
+
+func benchBroadcast(b *testing.B, members int) {
+	hub := rooms.NewHub(rooms.Config{})
+	edge := New(Config{Hub: hub, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(edge.Handler())
+	defer srv.Close()
+	if _, err := hub.CreateRoom("bench", rooms.RoomOptions{Echo: true}); err != nil {
+		b.Fatal(err)
+	}
+
+	var (
+		received atomic.Int64
+		target   atomic.Int64
+		reached  = make(chan struct{}, 1)
+		readers  sync.WaitGroup
+		clients  []*websocket.Conn
+	)
+	defer func() {
+		for _, ws := range clients {
+			ws.Close()
+		}
+		readers.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := edge.Shutdown(ctx); err != nil {
+			b.Errorf("edge shutdown: %v", err)
+		}
+	}()
+	dialer := &websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 256}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/bench"
+	for range members {
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, ws)
+		readers.Go(func() {
+			for {
+				if _, _, err := ws.NextReader(); err != nil {
+					return
+				}
+				if received.Add(1) == target.Load() {
+					select {
+					case reached <- struct{}{}:
+					default:
+					}
+				}
+			}
+		})
+	}
+	waitFor := func(want int64) {
+		target.Store(want)
+		timeout := time.After(10 * time.Second)
+		for received.Load() < want { // a signal may be left over from an earlier window
+			select {
+			case <-reached:
+			case <-timeout:
+				b.Fatalf("after 10 s: %d of %d deliveries", received.Load(), want)
+			}
+		}
+	}
+
+	payload := make([]byte, 128)
+	b.ResetTimer()
+	published := 0
+	for b.Loop() {
+		if _, err := hub.Publish(&rooms.Message{RoomID: "bench", Kind: rooms.Binary, Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+		published++
+		if published%broadcastWindow == 0 {
+			waitFor(int64(published * members))
+		}
+	}
+	waitFor(int64(published * members))
+	b.StopTimer()
+	deliveries := float64(published) * float64(members)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(deliveries/b.Elapsed().Seconds(), "deliveries/s")
+}
