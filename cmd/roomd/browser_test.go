@@ -145,6 +145,9 @@ func openChat(t *testing.T, browser context.Context, base, name, room string) co
 		t.Fatal(err)
 	}
 	waitJS(t, tab, name+"'s page is connected", `document.getElementById('state').dataset.state === 'open'`)
+	// The member list fills from the join's ack: from then on the page
+	// receives everything published to the room.
+	waitJS(t, tab, name+"'s page has joined", `[...document.querySelectorAll('#members li')].some(li => li.textContent === '`+name+`')`)
 	return tab
 }
 
