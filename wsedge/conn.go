@@ -36,19 +36,20 @@ type conn struct {
 	readErr    error
 	peerReason string
 
-	mu          sync.Mutex
-	attached    bool // upgraded: the writer may run
-	writing     bool // a writer goroutine is running
-	wakePending bool // the queue may hold messages the writer has not taken
-	pingDue     bool
-	pongDue     bool
-	pongData    []byte
-	closing     bool // a close frame is queued or sent: no more data frames
-	closeCode   rooms.CloseCode
-	closeReason string
-	closeDone   chan struct{} // closed once the close frame is written, or writing failed
-	closeSent   bool
-	finished    bool // the socket is closed: no writer, no more pings
+	mu            sync.Mutex
+	attached      bool // upgraded: the writer may run
+	writing       bool // a writer goroutine is running
+	wakePending   bool // the queue may hold messages the writer has not taken
+	pingDue       bool
+	pongDue       bool
+	pongData      []byte
+	closing       bool // a close frame is queued or sent: no more data frames
+	closeCode     rooms.CloseCode
+	closeReason   string
+	closeDone     chan struct{} // closed once the close frame is written, or writing failed
+	closeSent     bool
+	finished      bool      // the socket is closed: no writer, no more pings
+	writeDeadline time.Time // the socket's current write deadline
 }
 
 // attach completes the connection after the upgrade: handlers, the read
@@ -108,7 +109,8 @@ func (c *conn) Close(code rooms.CloseCode, reason string) {
 		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.CloseTimeout))
 		// A writer blocked on a peer that does not read gives up now and
 		// sends the close frame instead.
-		_ = c.sock.SetWriteDeadline(time.Now())
+		c.writeDeadline = time.Now()
+		_ = c.sock.SetWriteDeadline(c.writeDeadline)
 	}
 	start := c.startWriterLocked()
 	c.mu.Unlock()
@@ -191,21 +193,18 @@ func (c *conn) writeLoop() {
 			c.writeFailed(fmt.Errorf("internal error: %v", p))
 		}
 	}()
-	var (
-		batch  []*rooms.Message
-		frames net.Buffers
-		sent   [][]byte // frames as they were before WriteTo consumed them
-	)
+	w := scratchPool.Get().(*writeScratch)
+	defer w.release()
 	for {
 		c.mu.Lock()
 		c.wakePending = false
-		frames = frames[:0]
+		w.frames = w.frames[:0]
 		if c.pongDue {
-			frames = append(frames, appendFrame(nil, opPong, c.pongData))
+			w.frames = append(w.frames, appendFrame(nil, opPong, c.pongData))
 			c.pongDue, c.pongData = false, nil
 		}
 		if c.pingDue {
-			frames = append(frames, pingFrame)
+			w.frames = append(w.frames, pingFrame)
 			c.pingDue = false
 		}
 		closing := c.closing
@@ -215,18 +214,18 @@ func (c *conn) writeLoop() {
 			return
 		}
 
-		batch = c.client.Queue().Take(batch[:0])
-		for _, m := range batch {
-			frames = append(frames, c.encode(m))
+		w.batch = c.client.Queue().Take(w.batch[:0])
+		for _, m := range w.batch {
+			w.frames = append(w.frames, c.encode(m))
 		}
-		clear(batch) // do not pin delivered messages until the next round
+		clear(w.batch) // do not pin delivered messages until the next round
 
 		c.mu.Lock()
 		switch {
 		case c.closing:
 			c.mu.Unlock()
 			continue // the close frame goes first; the rest is dropped
-		case len(frames) == 0:
+		case len(w.frames) == 0:
 			if c.wakePending || c.pingDue || c.pongDue {
 				c.mu.Unlock()
 				continue
@@ -235,13 +234,12 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		// Set under c.mu so that Close, which cuts a blocked write short by
-		// moving the deadline to now, cannot be overridden by this one.
-		_ = c.sock.SetWriteDeadline(time.Now().Add(c.edge.cfg.WriteTimeout))
+		c.refreshWriteDeadlineLocked()
 		c.mu.Unlock()
 
-		sent = append(sent[:0], frames...)
-		n, err := frames.WriteTo(c.sock)
+		w.sent = append(w.sent[:0], w.frames...)
+		view := net.Buffers(w.frames) // WriteTo consumes view, not w.frames
+		n, err := view.WriteTo(c.sock)
 		if err == nil {
 			continue
 		}
@@ -251,12 +249,45 @@ func (c *conn) writeLoop() {
 		if closing && errors.Is(err, os.ErrDeadlineExceeded) {
 			// Close interrupted the write: finish the frame it stopped in,
 			// then send the close frame.
-			c.writeClose(unfinished(sent, n))
+			c.writeClose(unfinished(w.sent, n))
 			return
 		}
 		c.writeFailed(err)
 		return
 	}
+}
+
+// refreshWriteDeadlineLocked keeps the socket's write deadline between half
+// of WriteTimeout and WriteTimeout ahead, resetting it only when less than
+// half is left (setting a deadline is not free, and most rounds are far
+// apart from it). It runs under c.mu so that Close, which cuts a blocked
+// write short by moving the deadline to now, cannot be overridden.
+func (c *conn) refreshWriteDeadlineLocked() {
+	now := time.Now()
+	if c.writeDeadline.Sub(now) > c.edge.cfg.WriteTimeout/2 {
+		return
+	}
+	c.writeDeadline = now.Add(c.edge.cfg.WriteTimeout)
+	_ = c.sock.SetWriteDeadline(c.writeDeadline)
+}
+
+// writeScratch is a writer's reusable slices; writers come and go with
+// traffic, so the slices are pooled rather than grown anew each time.
+type writeScratch struct {
+	batch  []*rooms.Message
+	frames [][]byte
+	sent   [][]byte // frames as they were before WriteTo consumed them
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
+
+func (w *writeScratch) release() {
+	if cap(w.frames) > 4096 { // one huge burst must not stay pinned
+		*w = writeScratch{}
+	}
+	clear(w.frames[:cap(w.frames)])
+	clear(w.sent[:cap(w.sent)])
+	scratchPool.Put(w)
 }
 
 // unfinished returns the unwritten rest of the frame that a write of n bytes

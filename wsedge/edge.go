@@ -45,7 +45,9 @@ type Config struct {
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	// WriteTimeout bounds every socket write; a write that takes longer
-	// marks the member a slow consumer. 0 means 10 s.
+	// marks the member a slow consumer. The deadline is renewed only once
+	// half of it is used, so a write gets between half of WriteTimeout and
+	// all of it. 0 means 10 s.
 	WriteTimeout time.Duration
 	// CloseTimeout bounds the wait for the peer's close frame after the
 	// server sent its own. 0 means 3 s.
