@@ -41,7 +41,7 @@ type Client struct {
 
 	mu           sync.Mutex // a leaf: nothing is locked while it is held
 	disconnected bool
-	rooms        map[string]*member
+	rooms        []*member   // few (a raw client has one): a slice beats a map
 	gone         atomic.Bool // mirrors disconnected for lock-free checks
 }
 
@@ -65,18 +65,37 @@ func (c *Client) Queue() *Queue { return &c.queue }
 func (c *Client) in(roomID string) *member {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rooms[roomID]
+	return c.memberOfLocked(roomID)
+}
+
+// memberOfLocked returns c's membership of roomID, or nil. c.mu must be held.
+func (c *Client) memberOfLocked(roomID string) *member {
+	for _, m := range c.rooms {
+		if m.room.id == roomID {
+			return m
+		}
+	}
+	return nil
+}
+
+// dropMemberLocked forgets membership m. c.mu must be held.
+func (c *Client) dropMemberLocked(m *member) {
+	for i, other := range c.rooms {
+		if other == m {
+			last := len(c.rooms) - 1
+			copy(c.rooms[i:], c.rooms[i+1:])
+			c.rooms[last] = nil
+			c.rooms = c.rooms[:last]
+			return
+		}
+	}
 }
 
 // memberships returns c's memberships now.
 func (c *Client) memberships() []*member {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*member, 0, len(c.rooms))
-	for _, m := range c.rooms {
-		out = append(out, m)
-	}
-	return out
+	return append([]*member(nil), c.rooms...)
 }
 
 // enqueue hands m to the client without waiting. It reports false when the

@@ -232,7 +232,7 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 		r.removeLocked(m, CloseRoomDeleted, reason)
 		c := m.client
 		c.mu.Lock()
-		delete(c.rooms, r.id)
+		c.dropMemberLocked(m)
 		c.mu.Unlock()
 		if c.session {
 			c.enqueue(&Message{RoomID: r.id, Kind: Notice, Event: "room_deleted", Reason: reason, Time: time.Now()})

@@ -18,7 +18,7 @@ func (h *Hub) Connect(who ClientInfo, t Transport, session bool) (*Client, error
 	if who.ConnectedAt.IsZero() {
 		who.ConnectedAt = time.Now()
 	}
-	c := &Client{info: who, transport: t, session: session, rooms: make(map[string]*member, 1)}
+	c := &Client{info: who, transport: t, session: session}
 	c.queue.maxBytes = h.maxQueueBytes
 	h.index(c)
 	return c, nil
@@ -127,7 +127,7 @@ func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, erro
 	case c.disconnected:
 		c.mu.Unlock()
 		return JoinResult{}, errorf(ErrClosed, "client %q has disconnected", c.info.ClientID)
-	case c.rooms[r.id] != nil:
+	case c.memberOfLocked(r.id) != nil:
 		c.mu.Unlock()
 		return JoinResult{}, errorf(ErrAlreadyJoined, "already a member of room %q", r.id)
 	}
@@ -135,7 +135,7 @@ func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, erro
 		c.mu.Unlock()
 		return JoinResult{}, err
 	}
-	c.rooms[r.id] = m
+	c.rooms = append(c.rooms, m)
 	c.mu.Unlock()
 
 	res := JoinResult{Seq: r.lastSeq, Epoch: r.epoch, Replayed: len(replay)}
@@ -204,9 +204,7 @@ func (h *Hub) removeMember(m *member, code CloseCode, reason string) bool {
 	}
 	r.removeLocked(m, code, reason)
 	c.mu.Lock()
-	if c.rooms[r.id] == m {
-		delete(c.rooms, r.id)
-	}
+	c.dropMemberLocked(m)
 	c.mu.Unlock()
 	empty := r.autoCreated && len(r.members) == 0
 	r.mu.Unlock()

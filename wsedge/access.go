@@ -69,7 +69,7 @@ func remoteIP(r *http.Request) string {
 func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.CloseCode, string) {
 	q := r.URL.Query()
 	if e.cfg.Tokens == nil {
-		return &token.Grant{UserID: q.Get("user"), CanPublish: true}, 0, ""
+		return &token.Grant{UserID: strings.Clone(q.Get("user")), CanPublish: true}, 0, ""
 	}
 	g, err := e.cfg.Tokens.Verify(q.Get("token"))
 	if err != nil {

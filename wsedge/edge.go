@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -152,7 +153,9 @@ func (e *Edge) Handler() http.Handler {
 }
 
 func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
-	roomID := r.PathValue("room_id")
+	// A copy: the connection outlives the request, whose whole line the
+	// path value would otherwise keep alive.
+	roomID := strings.Clone(r.PathValue("room_id"))
 	if err := rooms.ValidateRoomID(roomID); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -80,8 +80,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 			ln.Close()
 		}
 	}()
+	// No TCP keep-alive: WebSocket pings already find dead peers, and
+	// setting it costs a system call per accepted connection.
+	lc := net.ListenConfig{KeepAlive: -1}
 	listen := func(flagName, addr string) (net.Listener, error) {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("-%s: %w", flagName, err)
 		}
