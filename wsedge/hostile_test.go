@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,11 @@ import (
 // startEdge serves an Edge on a real loopback port.
 func startEdge(t testing.TB, cfg Config) (*rooms.Hub, string) {
 	t.Helper()
-	hub := rooms.NewHub(rooms.Config{})
+	return startEdgeWithHub(t, rooms.NewHub(rooms.Config{}), cfg)
+}
+
+func startEdgeWithHub(t testing.TB, hub *rooms.Hub, cfg Config) (*rooms.Hub, string) {
+	t.Helper()
 	cfg.Hub = hub
 	cfg.AutoCreate = true
 	edge := New(cfg)
@@ -215,5 +220,48 @@ func TestHalfFinishedUpgradeIsCutOff(t *testing.T) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("the server kept a half-finished upgrade open for 5 s")
+	}
+}
+
+// panicBroker panics on one room's messages, standing in for a bug deep in
+// the publish path.
+type panicBroker struct{ rooms.Broker }
+
+func (b panicBroker) Publish(m *rooms.Message) (int, error) {
+	if string(m.Payload) == "boom" {
+		panic("bug on the publish path")
+	}
+	return b.Broker.Publish(m)
+}
+
+// A panic while serving one connection closes that connection with 1011
+// and is logged; the process and the rest of the room carry on.
+func TestPanicClosesOnlyThatConnection(t *testing.T) {
+	panics := &panicCounter{}
+	hub := rooms.NewHub(rooms.Config{NewBroker: func(local rooms.Deliverer) rooms.Broker {
+		return panicBroker{rooms.NewMemoryBroker(local)}
+	}})
+	_, addr := startEdgeWithHub(t, hub, Config{Logger: slog.New(panics)})
+	dial := func() *websocket.Conn {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/r", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		return ws
+	}
+	bad, good := dial(), dial()
+	bad.WriteMessage(websocket.TextMessage, []byte("boom"))
+	bad.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := bad.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
+		t.Fatalf("the connection that hit the bug ended with %v, want 1011", err)
+	}
+	if panics.n.Load() != 1 {
+		t.Errorf("%d panics logged, want 1", panics.n.Load())
+	}
+	good.WriteMessage(websocket.TextMessage, []byte("fine"))
+	good.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, data, err := good.ReadMessage(); err != nil || string(data) != "fine" {
+		t.Fatalf("the other member: %q, %v", data, err)
 	}
 }
