@@ -235,7 +235,7 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 		c.dropMemberLocked(m)
 		c.mu.Unlock()
 		if c.session {
-			c.enqueue(&Message{RoomID: r.id, Kind: Notice, Event: "room_deleted", Reason: reason, Time: time.Now()})
+			h.sendLocked(c, &Message{RoomID: r.id, Kind: Notice, Event: "room_deleted", Reason: reason, Time: time.Now()})
 		} else {
 			closing = append(closing, c)
 		}

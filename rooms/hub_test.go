@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeTransport records what the Hub asked of a connection.
@@ -370,4 +371,32 @@ func FuzzValidateRoomID(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Presence and notices go through the same bounded queue as messages: a
+// session member that cannot take them is dropped as a slow consumer, not
+// left with a queue that silently refuses everything.
+func TestPresenceOverflowDropsTheMember(t *testing.T) {
+	h := NewHub(Config{MaxQueueBytes: 200})
+	watcherT := &fakeTransport{}
+	watcher, _ := h.Connect(ClientInfo{UserID: "w"}, watcherT, true)
+	if _, err := h.JoinRoom(watcher, "r", JoinOptions{AutoCreate: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // each join is a presence message for watcher, never read
+		join(t, h, "r", fmt.Sprint(i), true)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if closed, code, _ := watcherT.closedWith(); closed {
+			if code != CloseSlowConsumer {
+				t.Fatalf("closed with %d, want 4002", code)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a session member whose queue overflowed with presence was never dropped")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -145,10 +145,10 @@ func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, erro
 			res.Members = append(res.Members, r.memberInfo(other.client))
 		}
 		res.Members = append(res.Members, r.memberInfo(c))
-		c.enqueue(opts.Ack(res))
+		h.sendLocked(c, opts.Ack(res))
 	}
 	for _, msg := range replay {
-		c.enqueue(msg)
+		h.sendLocked(c, msg)
 	}
 	r.addLocked(m)
 	return res, nil
@@ -346,6 +346,14 @@ func (h *Hub) SendToClient(clientID string, m *Message) error {
 // Send queues m for c alone: a transport uses it for its own frames (acks,
 // errors). It reports false if c is gone; a full queue drops c as slow.
 func (h *Hub) Send(c *Client, m *Message) bool { return h.send(c, m) }
+
+// sendLocked is send for callers holding a room lock: a client whose queue
+// overflows is dropped from a new goroutine, since dropping takes room locks.
+func (h *Hub) sendLocked(c *Client, m *Message) {
+	if _, overflowed := c.enqueue(m); overflowed {
+		go h.dropSlow(c)
+	}
+}
 
 func (h *Hub) send(c *Client, m *Message) bool {
 	delivered, overflowed := c.enqueue(m)

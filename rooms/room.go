@@ -111,9 +111,8 @@ func (r *Room) removeLocked(m *member, code CloseCode, reason string) {
 }
 
 // presenceLocked tells the room's session members, except subject itself,
-// that subject joined or left. Presence is best effort: a member whose
-// queue is full misses it and is dropped as slow by the next room message.
-// r.mu must be held.
+// that subject joined or left; like a room message, it drops a member whose
+// queue is full as a slow consumer. r.mu must be held.
 func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) {
 	if r.sessions == 0 {
 		return
@@ -121,7 +120,7 @@ func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) {
 	p := &Message{RoomID: r.id, Kind: Presence, Subject: info, Event: event, Time: time.Now()}
 	for _, m := range r.members {
 		if m.client.session && m.client != subject {
-			m.client.enqueue(p)
+			r.hub.sendLocked(m.client, p)
 		}
 	}
 }
