@@ -183,13 +183,20 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	c.client = client
 	c.roomID = roomID
-	ws, err := e.upgrader.Upgrade(w, r, nil) // writes its own HTTP error
+	e.upgradeAndServe(w, r, c, &e.upgrader, grant.Expires)
+}
+
+// upgradeAndServe completes the upgrade of an admitted, joined connection
+// and starts its pumps. A failed upgrade (gorilla has answered it) takes
+// the client out again.
+func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, up *websocket.Upgrader, tokenExpires time.Time) {
+	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		e.hub.Leave(client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
+		e.hub.Leave(c.client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
 		e.untrack(c)
 		return
 	}
-	c.attach(ws, grant.Expires)
+	c.attach(ws, tokenExpires)
 	// The handler returns at once: the read loop runs in a fresh goroutine
 	// so net/http's per-request state (buffers, a grown stack) is freed.
 	go c.readLoop()

@@ -48,14 +48,7 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
 	}
 	c.client = client
 	e.hub.Send(client, reply(protocol.Welcome{Type: "welcome", ClientID: client.ID(), UserID: grant.UserID, Protocol: protocol.Subprotocol}))
-	ws, err := e.sessionUpgrader.Upgrade(w, r, nil)
-	if err != nil {
-		e.hub.Leave(client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
-		e.untrack(c)
-		return
-	}
-	c.attach(ws, grant.Expires)
-	go c.readLoop()
+	e.upgradeAndServe(w, r, c, &e.sessionUpgrader, grant.Expires)
 }
 
 // reply wraps a protocol frame for one client's queue.
