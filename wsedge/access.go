@@ -2,14 +2,11 @@ package wsedge
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"roomd/rooms"
 	"roomd/wsedge/token"
@@ -129,21 +126,17 @@ func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {
 	return true
 }
 
-// closeCodeOf says how a read error ended a connection that the server had
-// not closed itself: the peer's close frame, a dropped connection, or a
-// protocol violation that gorilla answered with 1002.
+// closeCodeOf says how a read error ended a connection: the peer's close
+// code, the code of the rule it broke, or 1006 for a connection that just
+// dropped.
 func closeCodeOf(err error) rooms.CloseCode {
-	var ce *websocket.CloseError
-	var ne net.Error
+	var pc *peerClosed
+	var pe *protocolError
 	switch {
-	case errors.As(err, &ce):
-		return rooms.CloseCode(ce.Code)
-	case errors.As(err, &ne), errors.Is(err, net.ErrClosed), isEOF(err):
-		return rooms.CloseAbnormal
+	case errors.As(err, &pc):
+		return pc.code
+	case errors.As(err, &pe):
+		return pe.code
 	}
-	return rooms.CloseProtocolError
-}
-
-func isEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return rooms.CloseAbnormal
 }

@@ -3,14 +3,11 @@ package wsedge
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gorilla/websocket"
 
 	"roomd/rooms"
 )
@@ -21,8 +18,8 @@ var pingFrame = appendFrame(nil, opPing, nil)
 type conn struct {
 	edge   *Edge
 	client *rooms.Client // set before attach, never changed
-	ws     *websocket.Conn
 	sock   net.Conn
+	reader *frameReader // used by the reader goroutine only
 	ping   *time.Timer
 	expiry *time.Timer // closes the connection when its token expires; nil without one
 	ip     string      // what MaxConnsPerIP counts by
@@ -55,12 +52,9 @@ type conn struct {
 // attach completes the connection after the upgrade: handlers, the read
 // deadline, the ping and token expiry timers, and a writer if anything
 // arrived meanwhile.
-func (c *conn) attach(ws *websocket.Conn, tokenExpires time.Time) {
-	c.ws = ws
-	c.sock = ws.NetConn()
-	ws.SetPingHandler(c.onPing)
-	ws.SetPongHandler(func(string) error { c.extendReadDeadline(); return nil })
-	ws.SetCloseHandler(c.onPeerClose)
+func (c *conn) attach(sock net.Conn, tokenExpires time.Time) {
+	c.sock = sock
+	c.reader = &frameReader{sock: sock}
 
 	c.mu.Lock()
 	c.attached = true
@@ -154,25 +148,25 @@ func (c *conn) onPingTimer() {
 	c.ping.Reset(c.edge.cfg.PingInterval)
 }
 
-// onPing answers a peer's ping through the writer (gorilla's default handler
-// would write on its own and could interleave with a batch).
-func (c *conn) onPing(data string) error {
+// onPing answers a peer's ping through the writer.
+func (c *conn) onPing(data []byte) {
 	c.mu.Lock()
-	c.pongDue, c.pongData = true, []byte(data)
+	c.pongDue, c.pongData = true, append([]byte(nil), data...)
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop()
 	}
 	c.extendReadDeadline()
-	return nil
 }
 
+// onPong shows the peer is alive.
+func (c *conn) onPong() { c.extendReadDeadline() }
+
 // onPeerClose echoes the peer's close code, as RFC 6455 asks.
-func (c *conn) onPeerClose(code int, text string) error {
-	c.peerReason = text
-	c.Close(rooms.CloseCode(code), "")
-	return nil
+func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
+	c.peerReason = reason
+	c.Close(code, "")
 }
 
 func (c *conn) extendReadDeadline() {
@@ -357,60 +351,88 @@ func (c *conn) writeFailed(err error) {
 
 // readLoop reads the peer's messages and publishes them to the room until
 // the connection ends, then finishes it.
+//
+// The loop itself is kept small, and everything done with a message lives
+// in handleRead: an idle connection's goroutine blocks with only this frame
+// and the frame reader's below it, so its stack stays small.
 func (c *conn) readLoop() {
 	defer c.finish()
-	defer func() {
-		if p := recover(); p != nil {
-			c.edge.log.Error("panic while serving a connection; closing it", "client", c.client.ID(), "panic", p)
-			c.readErr = fmt.Errorf("internal error: %v", p)
-			c.Close(rooms.CloseCode(1011), "internal error")
-		}
-	}()
-	limit := c.edge.cfg.MaxMessageBytes
-	info := c.client.Info()
+	defer c.recoverPanic()
 	for {
-		kind, r, err := c.ws.NextReader()
-		if err != nil {
-			c.readErr = err
-			return
-		}
 		c.mu.Lock()
 		closing := c.closing
 		c.mu.Unlock()
-		if closing {
-			continue // wait for the peer's close frame; NextReader discards the rest
-		}
-		payload, err := io.ReadAll(io.LimitReader(r, limit+1))
-		if err != nil {
-			c.readErr = err
+		// Once closing, payloads are skipped: only the peer's close frame
+		// matters now.
+		opcode, payload, err := c.reader.next(c.edge.cfg.MaxMessageBytes, closing, c)
+		if !c.handleRead(opcode, payload, err, closing) {
 			return
 		}
-		if int64(len(payload)) > limit {
-			c.Close(rooms.CloseMessageTooBig, fmt.Sprintf("message over the %d-byte limit", limit))
-			continue
+	}
+}
+
+func (c *conn) recoverPanic() {
+	if p := recover(); p != nil {
+		c.edge.log.Error("panic while serving a connection; closing it", "client", c.client.ID(), "panic", p)
+		c.readErr = fmt.Errorf("internal error: %v", p)
+		c.Close(rooms.CloseCode(1011), "internal error")
+	}
+}
+
+// handleRead acts on what the reader returned and reports whether to read
+// on.
+//
+//go:noinline
+func (c *conn) handleRead(opcode byte, payload []byte, err error, closing bool) bool {
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		c.Close(pe.code, pe.reason)
+		if pe.code != rooms.CloseMessageTooBig || c.reader.skip(c.reader.unread) != nil {
+			// The stream cannot be trusted any more: wait (bounded) for
+			// the peer to hang up, without parsing it.
+			c.drain()
+			c.readErr = err
+			return false
 		}
-		if kind == websocket.TextMessage && !utf8.Valid(payload) {
-			c.Close(rooms.CloseInvalidPayload, "text message is not valid UTF-8")
-			continue
-		}
-		c.extendReadDeadline()
-		if c.session != nil {
-			c.session.handle(kind, payload)
-			continue
-		}
-		if c.readOnly {
-			c.Close(rooms.ClosePolicyViolation, "your token does not allow publishing")
-			continue
-		}
-		if !c.allowMessage() {
-			continue
-		}
+		return true // the oversized frame is skipped; read on for the close reply
+	}
+	if err != nil {
+		c.readErr = err
+		return false
+	}
+	if closing {
+		return true
+	}
+	if opcode == opText && !utf8.Valid(payload) {
+		c.Close(rooms.CloseInvalidPayload, "text message is not valid UTF-8")
+		return true
+	}
+	c.extendReadDeadline()
+	switch {
+	case c.session != nil:
+		c.session.handle(opcode, payload)
+	case c.readOnly:
+		c.Close(rooms.ClosePolicyViolation, "your token does not allow publishing")
+	case c.allowMessage():
+		info := c.client.Info()
 		m := &rooms.Message{RoomID: c.roomID, Kind: rooms.Binary, Payload: payload, FromClientID: info.ClientID, FromUserID: info.UserID}
-		if kind == websocket.TextMessage {
+		if opcode == opText {
 			m.Kind = rooms.Text
 		}
 		if _, err := c.edge.hub.Publish(m); err != nil {
 			c.Close(rooms.ClosePolicyViolation, err.Error())
+		}
+	}
+	return true
+}
+
+// drain reads and drops whatever the peer still sends until it hangs up or
+// the close timeout (set by Close) passes.
+func (c *conn) drain() {
+	var scratch [512]byte
+	for {
+		if _, err := c.sock.Read(scratch[:]); err != nil {
+			return
 		}
 	}
 }

@@ -196,7 +196,9 @@ func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, 
 		e.untrack(c)
 		return
 	}
-	c.attach(ws, tokenExpires)
+	// From here on wsedge reads and writes frames itself; gorilla's Conn
+	// has done its job (the handshake) and is dropped.
+	c.attach(ws.NetConn(), tokenExpires)
 	// The handler returns at once: the read loop runs in a fresh goroutine
 	// so net/http's per-request state (buffers, a grown stack) is freed.
 	go c.readLoop()

@@ -170,6 +170,8 @@ func TestHostileClientsGetTheRFCAnswerAndOthersCarryOn(t *testing.T) {
 		{"continuation without start", [][]byte{clientFrame(true, 0, 0x0, true, []byte("x"))}, 1002},
 		{"close code 1005 on the wire", [][]byte{closeWith(1005)}, 1002},
 		{"close code 999", [][]byte{closeWith(999)}, 1002},
+		{"close reason not UTF-8", [][]byte{clientFrame(true, 0, opClose, true, []byte{0x03, 0xe8, 0xff})}, 1007},
+		{"64-bit length with the top bit set", [][]byte{{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4}}, 1002},
 		{"invalid UTF-8 text", [][]byte{text("\xc3\x28")}, 1007},
 		{"invalid UTF-8 across fragments", [][]byte{clientFrame(false, 0, opText, true, []byte("\xe2\x82")), clientFrame(true, 0, 0x0, true, []byte("x"))}, 1007},
 		{"message over the limit", [][]byte{text(strings.Repeat("x", 1025))}, 1009},

@@ -63,8 +63,8 @@ func (s *session) fail(id, room, code, message string) {
 }
 
 // handle answers one client frame with exactly one ack or error.
-func (s *session) handle(kind int, frame []byte) {
-	if kind != websocket.TextMessage {
+func (s *session) handle(opcode byte, frame []byte) {
+	if opcode != opText {
 		s.fail("", "", protocol.CodeBadRequest, "frames are JSON text; this one was binary")
 		return
 	}

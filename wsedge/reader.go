@@ -1,0 +1,266 @@
+package wsedge
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"unicode/utf8"
+
+	"roomd/rooms"
+)
+
+// readBufferSize is the reader's own buffer: small, since most client
+// messages are small and an idle connection should cost little.
+const readBufferSize = 512
+
+// frameReader reads a client's frames (RFC 6455) straight from the socket
+// with a small buffer of its own. It replaces gorilla's reader so that an
+// idle connection blocks in a short call chain (its goroutine keeps the
+// smallest stack) and so that every frame the server sends, protocol
+// errors included, goes through the connection's one writer.
+type frameReader struct {
+	sock net.Conn
+	buf  [readBufferSize]byte
+	r, w int // buf[r:w] is read but not consumed
+
+	// unread is what is left of a frame whose payload was refused as too
+	// big, for the caller to skip.
+	unread int64
+
+	// The message being assembled across fragments.
+	inMessage bool
+	opcode    byte
+	payload   []byte
+}
+
+// protocolError ends a connection whose peer broke the protocol or a limit;
+// code is the close code to send.
+type protocolError struct {
+	code   rooms.CloseCode
+	reason string
+}
+
+func (e *protocolError) Error() string { return e.reason }
+
+func violation(code rooms.CloseCode, format string, args ...any) error {
+	return &protocolError{code: code, reason: fmt.Sprintf(format, args...)}
+}
+
+// peerClosed is how a read ends when the peer sent a close frame.
+type peerClosed struct {
+	code   rooms.CloseCode
+	reason string
+}
+
+func (e *peerClosed) Error() string { return fmt.Sprintf("peer closed with %d %s", e.code, e.reason) }
+
+// controlHandler takes the control frames found between data frames.
+type controlHandler interface {
+	onPing(data []byte)
+	onPong()
+	onPeerClose(code rooms.CloseCode, reason string)
+}
+
+// fill makes at least n bytes (n <= readBufferSize) available in buf.
+func (f *frameReader) fill(n int) error {
+	if f.w-f.r >= n {
+		return nil
+	}
+	if f.r > 0 {
+		f.w = copy(f.buf[:], f.buf[f.r:f.w])
+		f.r = 0
+	}
+	for f.w < n {
+		m, err := f.sock.Read(f.buf[f.w:])
+		f.w += m
+		if err != nil && f.w < n {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFull fills dst, from the buffer first, then straight from the socket.
+func (f *frameReader) readFull(dst []byte) error {
+	n := copy(dst, f.buf[f.r:f.w])
+	f.r += n
+	if n == len(dst) {
+		return nil
+	}
+	_, err := io.ReadFull(f.sock, dst[n:])
+	return err
+}
+
+// skip discards n bytes.
+func (f *frameReader) skip(n int64) error {
+	for n > 0 {
+		if f.r == f.w {
+			if err := f.fill(1); err != nil {
+				return err
+			}
+		}
+		step := min(n, int64(f.w-f.r))
+		f.r += int(step)
+		n -= step
+	}
+	return nil
+}
+
+type frameHeader struct {
+	fin    bool
+	opcode byte
+	length int64
+	mask   [4]byte
+}
+
+func (f *frameReader) header() (h frameHeader, err error) {
+	if err := f.fill(2); err != nil {
+		return h, err
+	}
+	b0, b1 := f.buf[f.r], f.buf[f.r+1]
+	f.r += 2
+	h.fin = b0&0x80 != 0
+	h.opcode = b0 & 0x0f
+	if b0&0x70 != 0 {
+		return h, violation(rooms.CloseProtocolError, "reserved bits set (no extension was negotiated)")
+	}
+	if b1&0x80 == 0 {
+		return h, violation(rooms.CloseProtocolError, "client frames must be masked")
+	}
+	switch h.length = int64(b1 & 0x7f); h.length {
+	case 126:
+		if err := f.fill(2); err != nil {
+			return h, err
+		}
+		h.length = int64(binary.BigEndian.Uint16(f.buf[f.r:]))
+		f.r += 2
+	case 127:
+		if err := f.fill(8); err != nil {
+			return h, err
+		}
+		n := binary.BigEndian.Uint64(f.buf[f.r:])
+		f.r += 8
+		if n>>63 != 0 {
+			return h, violation(rooms.CloseProtocolError, "frame length with its most significant bit set")
+		}
+		h.length = int64(n)
+	}
+	if err := f.fill(4); err != nil {
+		return h, err
+	}
+	copy(h.mask[:], f.buf[f.r:f.r+4])
+	f.r += 4
+	return h, nil
+}
+
+func unmask(data []byte, key [4]byte) {
+	for i := range data {
+		data[i] ^= key[i&3]
+	}
+}
+
+// next returns the next complete data message, handing control frames to
+// ctl as they come. A message over limit is a protocolError with 1009,
+// raised before its payload is read. With discard, payloads are skipped and
+// an empty message is returned (a connection that is closing only waits for
+// the peer's close frame).
+func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte, []byte, error) {
+	for {
+		h, err := f.header()
+		if err != nil {
+			return 0, nil, err
+		}
+		switch h.opcode {
+		case opClose, opPing, opPong:
+			if err := f.control(h, ctl); err != nil {
+				return 0, nil, err
+			}
+			continue
+		case opText, opBinary:
+			if f.inMessage {
+				return 0, nil, violation(rooms.CloseProtocolError, "a new message began before the last one finished")
+			}
+			f.inMessage, f.opcode, f.payload = true, h.opcode, nil
+		case 0x0:
+			if !f.inMessage {
+				return 0, nil, violation(rooms.CloseProtocolError, "continuation frame without a message to continue")
+			}
+		default:
+			return 0, nil, violation(rooms.CloseProtocolError, "unknown opcode %d", h.opcode)
+		}
+		if discard {
+			if err := f.skip(h.length); err != nil {
+				return 0, nil, err
+			}
+		} else {
+			if int64(len(f.payload))+h.length > limit {
+				f.unread, f.payload = h.length, nil
+				return 0, nil, violation(rooms.CloseMessageTooBig, "message over the %d-byte limit", limit)
+			}
+			start := len(f.payload)
+			f.payload = append(f.payload, make([]byte, h.length)...)
+			if err := f.readFull(f.payload[start:]); err != nil {
+				return 0, nil, err
+			}
+			unmask(f.payload[start:], h.mask)
+		}
+		if h.fin {
+			payload := f.payload
+			f.inMessage, f.payload = false, nil
+			return f.opcode, payload, nil
+		}
+	}
+}
+
+// control reads a control frame and acts on it.
+func (f *frameReader) control(h frameHeader, ctl controlHandler) error {
+	if !h.fin {
+		return violation(rooms.CloseProtocolError, "fragmented control frame")
+	}
+	if h.length > 125 {
+		return violation(rooms.CloseProtocolError, "control frame over 125 bytes")
+	}
+	var data [125]byte
+	body := data[:h.length]
+	if err := f.readFull(body); err != nil {
+		return err
+	}
+	unmask(body, h.mask)
+	switch h.opcode {
+	case opPing:
+		ctl.onPing(body)
+	case opPong:
+		ctl.onPong()
+	case opClose:
+		code, reason := rooms.CloseCode(1005), ""
+		switch {
+		case len(body) == 1:
+			return violation(rooms.CloseProtocolError, "close frame with a one-byte body")
+		case len(body) >= 2:
+			code = rooms.CloseCode(binary.BigEndian.Uint16(body))
+			if !validReceivedCloseCode(code) {
+				return violation(rooms.CloseProtocolError, "close code %d may not be sent", code)
+			}
+			if !utf8.Valid(body[2:]) {
+				return violation(rooms.CloseInvalidPayload, "close reason is not valid UTF-8")
+			}
+			reason = string(body[2:])
+		}
+		ctl.onPeerClose(code, reason)
+		return &peerClosed{code: code, reason: reason}
+	}
+	return nil
+}
+
+// validReceivedCloseCode follows RFC 6455 section 7.4 and the IANA
+// registry: 1004-1006 and 1015 are never sent on the wire.
+func validReceivedCloseCode(code rooms.CloseCode) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
