@@ -78,6 +78,7 @@ type fleet struct {
 
 	mu        sync.Mutex
 	receivers []*receiver
+	stalled   []*websocket.Conn // members that never read
 	dialErrs  map[string]int
 	closes    map[string]int // unexpected ends, by close code or error
 }
@@ -170,6 +171,52 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 	return n
 }
 
+// stall dials n members, round-robin over the rooms, that never read: the
+// server should drop them as slow consumers without the others noticing.
+// It returns how many connected.
+func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
+	dialers := f.dialers(base, srcs)
+	for i := range n {
+		u := *base
+		u.Path = "/ws/" + roomIDs[i%len(roomIDs)]
+		dctx, cancel := context.WithTimeout(ctx, f.cfg.dialTimeout)
+		ws, _, err := dialers[i%len(dialers)].DialContext(dctx, u.String(), nil)
+		cancel()
+		if err != nil {
+			continue
+		}
+		f.mu.Lock()
+		f.stalled = append(f.stalled, ws)
+		f.mu.Unlock()
+	}
+	return len(f.stalled)
+}
+
+// stalledDropped reads what the stalled members were sent, at last, and
+// counts those the server closed as slow consumers (4002). Bounded: 5 s.
+func (f *fleet) stalledDropped() int {
+	var dropped atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(5 * time.Second)
+	for _, ws := range f.stalled {
+		wg.Go(func() {
+			ws.SetReadDeadline(deadline)
+			for {
+				_, body, err := ws.NextReader()
+				if err != nil {
+					if websocket.IsCloseError(err, 4002) {
+						dropped.Add(1)
+					}
+					return
+				}
+				_, _ = io.Copy(io.Discard, body)
+			}
+		})
+	}
+	wg.Wait()
+	return int(dropped.Load())
+}
+
 // read consumes r's frames until the connection ends. It keeps only the
 // payload header: the rest of each frame is skipped by NextReader.
 func (f *fleet) read(r *receiver) {
@@ -258,6 +305,9 @@ func (f *fleet) expected(okByPublisher []uint64) uint64 {
 // readers, then cuts whatever is left.
 func (f *fleet) close(wait time.Duration) {
 	f.closing.Store(true)
+	for _, ws := range f.stalled {
+		_ = ws.Close()
+	}
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	deadline := time.Now().Add(time.Second)
 	for _, r := range f.receivers {

@@ -42,6 +42,7 @@ type config struct {
 	readBuffer  int
 	roomPrefix  string
 	keepRooms   bool
+	stalled     int
 }
 
 // Bounds on what one run may ask for.
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.readBuffer, "read-buffer", 2048, "client read buffer bytes")
 	fs.StringVar(&cfg.roomPrefix, "room-prefix", "", "room id prefix (default: roombench-<unix seconds>)")
 	fs.BoolVar(&cfg.keepRooms, "keep-rooms", false, "do not delete the rooms at the end")
+	fs.IntVar(&cfg.stalled, "stalled", 0, "extra members, round-robin over the rooms, that never read: the others' latency should not change")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -99,6 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case cfg.duration <= 0 || cfg.duration > maxDuration, cfg.idle < 0 || cfg.idle > maxDuration,
 		cfg.settle < 0 || cfg.settle > maxDuration, cfg.drain < 0 || cfg.drain > maxDuration:
 		return nil, fmt.Errorf("-duration, -idle, -settle and -drain must be 0..%s (duration > 0)", maxDuration)
+	case cfg.stalled < 0 || cfg.stalled > maxConns:
+		return nil, fmt.Errorf("-stalled must be 0..%d", maxConns)
 	case cfg.dialWorkers < 1 || cfg.dialWorkers > 10_000:
 		return nil, fmt.Errorf("-dial-workers must be 1..10000")
 	case cfg.readBuffer < 64 || cfg.readBuffer > 1<<20:

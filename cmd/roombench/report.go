@@ -85,6 +85,8 @@ type publishReport struct {
 	Duplicates                 uint64  `json:"duplicates"`
 	Malformed                  uint64  `json:"malformed"`
 	DrainComplete              bool    `json:"drain_complete"`
+	Stalled                    int     `json:"stalled"`
+	StalledDropped             int     `json:"stalled_dropped_4002"`
 	DrainSeconds               float64 `json:"drain_seconds"`
 	PublishSeconds             float64 `json:"publish_seconds"`
 	WindowSeconds              float64 `json:"window_seconds"`
@@ -153,6 +155,9 @@ func (r *report) writeTable(w io.Writer) {
 		}
 		row("deliveries", "%d of %d expected (server counted %d), %.0f/s over %.2f s", p.Unique, p.Expected, p.ServerRecipients, p.DeliveriesPerSec, p.WindowSeconds)
 		row("lost / dup", "%d lost, %d duplicates, %d malformed, drain complete %v after %.2f s", p.Lost, p.Duplicates, p.Malformed, p.DrainComplete, p.DrainSeconds)
+		if p.Stalled > 0 {
+			row("stalled", "%d members never read; the server closed %d of them with 4002", p.Stalled, p.StalledDropped)
+		}
 		row("latency", "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d samples)",
 			p.LatencyP50Ms, p.LatencyP90Ms, p.LatencyP99Ms, p.LatencyP999Ms, p.LatencyMaxMs, p.LatencySamples)
 		if c.ServerPID != 0 {

@@ -118,6 +118,10 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		rep.Setup.ServerRSSAfterKB = after.RSSKiB
 	}
 	fmt.Fprintf(log, "connected %d/%d in %.2fs (%.0f/s)\n", connected, cfg.conns, setup.Seconds(), rep.Setup.PerSecond)
+	if cfg.stalled > 0 {
+		n := f.stall(ctx, wsURL, roomIDs, srcs, cfg.stalled)
+		fmt.Fprintf(log, "stalled %d/%d more members that never read\n", n, cfg.stalled)
+	}
 	if connected == 0 {
 		return rep, fmt.Errorf("no client connected: %v", f.dialErrs)
 	}
@@ -222,6 +226,8 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		ServerRSSAfterKB: pubAfter.RSSKiB,
 		ServerCPUSeconds: (pubAfter.CPU - pubBefore.CPU).Seconds(),
 		ServerCPUPercent: 100 * (pubAfter.CPU - pubBefore.CPU).Seconds() / window.Seconds(),
+		Stalled:          len(f.stalled),
+		StalledDropped:   f.stalledDropped(),
 	}
 	if e, ok := ps.firstErr.Load().(string); ok {
 		pr.FirstError = e
