@@ -440,12 +440,22 @@ func (c *conn) drain() {
 // allowMessage applies the message rate; a raw connection over it is
 // closed with 1008.
 func (c *conn) allowMessage() bool {
-	rate := c.edge.cfg.MessageRate
-	if rate <= 0 || c.rate.take(time.Now(), rate, c.edge.cfg.MessageBurst) {
+	if c.withinRate() {
 		return true
 	}
-	c.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", rate))
+	c.closeOverRate()
 	return false
+}
+
+// withinRate takes one message from the connection's rate budget.
+func (c *conn) withinRate() bool {
+	cfg := &c.edge.cfg
+	return cfg.MessageRate <= 0 || c.rate.take(time.Now(), cfg.MessageRate, cfg.MessageBurst)
+}
+
+// closeOverRate closes a connection that kept sending over the rate.
+func (c *conn) closeOverRate() {
+	c.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", c.edge.cfg.MessageRate))
 }
 
 // finish closes the socket once the close frame (if any) is out, and takes

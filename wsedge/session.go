@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -99,13 +98,12 @@ func (s *session) handle(opcode byte, frame []byte) {
 // with rate_limited, and a client that goes on sending a whole burst more
 // is closed with 1008.
 func (s *session) allow() bool {
-	cfg := s.conn.edge.cfg
-	if cfg.MessageRate <= 0 || s.conn.rate.take(time.Now(), cfg.MessageRate, cfg.MessageBurst) {
+	if s.conn.withinRate() {
 		s.refused = 0
 		return true
 	}
-	if s.refused++; s.refused > cfg.MessageBurst {
-		s.conn.Close(rooms.ClosePolicyViolation, fmt.Sprintf("rate limit: more than %g messages per second", cfg.MessageRate))
+	if s.refused++; s.refused > s.conn.edge.cfg.MessageBurst {
+		s.conn.closeOverRate()
 	}
 	return false
 }
