@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -19,7 +20,8 @@ type conn struct {
 	edge   *Edge
 	client *rooms.Client // set before attach, never changed
 	sock   net.Conn
-	reader *frameReader // used by the reader goroutine only
+	raw    syscall.RawConn // sock's descriptor, for the flusher's writes that must not block
+	reader *frameReader    // used by the reader goroutine only
 	ping   *time.Timer
 	expiry *time.Timer // closes the connection when its token expires; nil without one
 	ip     string      // what MaxConnsPerIP counts by
@@ -55,6 +57,9 @@ type conn struct {
 func (c *conn) attach(sock net.Conn, tokenExpires time.Time) {
 	c.sock = sock
 	c.reader = &frameReader{sock: sock}
+	if sc, ok := sock.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn() // nil for TLS: then only the blocking writer writes
+	}
 
 	c.mu.Lock()
 	c.attached = true
@@ -70,7 +75,7 @@ func (c *conn) attach(sock net.Conn, tokenExpires time.Time) {
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.edge.flush.push(c)
 	}
 }
 
@@ -81,7 +86,7 @@ func (c *conn) Wake() {
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.edge.flush.push(c)
 	}
 }
 
@@ -109,7 +114,7 @@ func (c *conn) Close(code rooms.CloseCode, reason string) {
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.edge.flush.push(c)
 	}
 }
 
@@ -123,8 +128,8 @@ func (c *conn) cut() {
 	}
 }
 
-// startWriterLocked reports whether the caller must start a writer. c.mu
-// must be held.
+// startWriterLocked reports whether the caller must start a writer (queue
+// c on the flusher). c.mu must be held.
 func (c *conn) startWriterLocked() bool {
 	if !c.attached || c.writing || c.closeSent || c.finished {
 		return false
@@ -143,7 +148,7 @@ func (c *conn) onPingTimer() {
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.edge.flush.push(c)
 	}
 	c.ping.Reset(c.edge.cfg.PingInterval)
 }
@@ -155,7 +160,7 @@ func (c *conn) onPing(data []byte) {
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.edge.flush.push(c)
 	}
 	c.extendReadDeadline()
 }
@@ -177,18 +182,20 @@ func (c *conn) extendReadDeadline() {
 	c.mu.Unlock()
 }
 
-// writeLoop drains the client's queue and pending control frames, writing
-// each round in one writev, and exits when nothing is left or after the
-// close frame.
-func (c *conn) writeLoop() {
-	defer func() {
-		if p := recover(); p != nil {
-			c.edge.log.Error("panic while writing to a connection; cutting it", "client", c.client.ID(), "panic", p)
-			c.writeFailed(fmt.Errorf("internal error: %v", p))
-		}
-	}()
-	w := scratchPool.Get().(*writeScratch)
-	defer w.release()
+// round is what collect found for a writer to do.
+type round uint8
+
+const (
+	roundWrite round = iota // w.frames holds frames to write
+	roundIdle               // nothing to write: writing has ended (c.writing is false)
+	roundClose              // the connection is closing: the close frame goes next
+)
+
+// collect gathers one write round into w.frames: due control frames, then
+// every queued message in this connection's wire format. When there is
+// nothing, it ends the connection's writing under c.mu, so that a wake
+// arriving meanwhile starts a new writer.
+func (c *conn) collect(w *writeScratch) round {
 	for {
 		c.mu.Lock()
 		c.wakePending = false
@@ -204,8 +211,7 @@ func (c *conn) writeLoop() {
 		closing := c.closing
 		c.mu.Unlock()
 		if closing {
-			c.writeClose(nil)
-			return
+			return roundClose
 		}
 
 		w.batch = c.client.Queue().Take(w.batch[:0])
@@ -226,30 +232,72 @@ func (c *conn) writeLoop() {
 			}
 			c.writing = false
 			c.mu.Unlock()
-			return
+			return roundIdle
 		}
-		c.refreshWriteDeadlineLocked()
+		c.mu.Unlock()
+		return roundWrite
+	}
+}
+
+// writeLoop is a connection's blocking writer, for a socket the flusher
+// found full, for closing, and for sockets the flusher cannot write without
+// blocking (TLS). It writes pending first (partial: its first frame is the
+// rest of one begun on the wire), then drains the queue round by round, each
+// in one writev, and exits when nothing is left or after the close frame.
+func (c *conn) writeLoop(pending [][]byte, partial bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.edge.log.Error("panic while writing to a connection; cutting it", "client", c.client.ID(), "panic", p)
+			c.writeFailed(errPanic(p))
+		}
+	}()
+	w := scratchPool.Get().(*writeScratch)
+	defer w.release()
+	w.frames = append(w.frames[:0], pending...)
+	for {
+		if len(w.frames) == 0 {
+			switch c.collect(w) {
+			case roundIdle:
+				return
+			case roundClose:
+				c.writeClose(nil)
+				return
+			}
+		}
+		c.mu.Lock()
+		if !c.closing { // closing has moved the deadline to now
+			c.refreshWriteDeadlineLocked()
+		}
 		c.mu.Unlock()
 
 		w.sent = append(w.sent[:0], w.frames...)
 		view := net.Buffers(w.frames) // WriteTo consumes view, not w.frames
 		n, err := view.WriteTo(c.sock)
+		w.frames = w.frames[:0]
 		if err == nil {
+			partial = false
 			continue
 		}
 		c.mu.Lock()
-		closing = c.closing
+		closing := c.closing
 		c.mu.Unlock()
 		if closing && errors.Is(err, os.ErrDeadlineExceeded) {
 			// Close interrupted the write: finish the frame it stopped in,
 			// then send the close frame.
-			c.writeClose(unfinished(w.sent, n))
+			rest := unfinished(w.sent, n)
+			if n == 0 && partial {
+				rest = w.sent[0]
+			}
+			c.writeClose(rest)
 			return
 		}
 		c.writeFailed(err)
 		return
 	}
 }
+
+// errPanic is the error a recovered panic ends a connection with.
+func errPanic(p any) error { return fmt.Errorf("internal error: %v", p) }
 
 // refreshWriteDeadlineLocked keeps the socket's write deadline between half
 // of WriteTimeout and WriteTimeout ahead, resetting it only when less than
@@ -271,6 +319,7 @@ type writeScratch struct {
 	batch  []*rooms.Message
 	frames [][]byte
 	sent   [][]byte // frames as they were before WriteTo consumed them
+	iov    []syscall.Iovec
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
@@ -281,6 +330,7 @@ func (w *writeScratch) release() {
 	}
 	clear(w.frames[:cap(w.frames)])
 	clear(w.sent[:cap(w.sent)])
+	clear(w.iov[:cap(w.iov)])
 	scratchPool.Put(w)
 }
 
@@ -374,7 +424,7 @@ func (c *conn) readLoop() {
 func (c *conn) recoverPanic() {
 	if p := recover(); p != nil {
 		c.edge.log.Error("panic while serving a connection; closing it", "client", c.client.ID(), "panic", p)
-		c.readErr = fmt.Errorf("internal error: %v", p)
+		c.readErr = errPanic(p)
 		c.Close(rooms.CloseCode(1011), "internal error")
 	}
 }

@@ -87,6 +87,8 @@ type Edge struct {
 	// sessionUpgrader negotiates the client protocol on GET /ws.
 	sessionUpgrader websocket.Upgrader
 
+	flush *flusher // runs connections' writes
+
 	mu           sync.Mutex
 	conns        map[*conn]struct{}
 	perIP        map[string]int
@@ -131,6 +133,7 @@ func New(cfg Config) *Edge {
 			// that the refusal can say which origin was refused.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
+		flush: newFlusher(),
 		conns: make(map[*conn]struct{}),
 		perIP: make(map[string]int),
 	}
