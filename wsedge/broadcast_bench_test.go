@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,4 +145,62 @@ func benchBroadcast(b *testing.B, members int) {
 	deliveries := float64(published) * float64(members)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 	b.ReportMetric(deliveries/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// BenchmarkKernelFloor measures what no server on this machine can go
+// under, so that benchmark results can be read against it: one system call
+// that does nothing, and one frame-sized write to a loopback TCP socket
+// whose peer reads it (a delivery to a member whose queue held one message
+// is one such write). Writes go round-robin over N sockets, as a fan-out's
+// do; ns/op includes the readers' share of the two cores.
+func BenchmarkKernelFloor(b *testing.B) {
+	b.Run("getppid", func(b *testing.B) {
+		for b.Loop() {
+			syscall.Getppid()
+		}
+	})
+	for _, n := range []int{1, 1_000} {
+		b.Run("write/sockets="+strconv.Itoa(n), func(b *testing.B) { benchLoopbackWrites(b, n) })
+	}
+}
+
+func benchLoopbackWrites(b *testing.B, sockets int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var (
+		servers []net.Conn
+		readers sync.WaitGroup
+	)
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+		readers.Wait()
+	}()
+	for range sockets {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		servers = append(servers, server)
+		readers.Go(func() {
+			_, _ = io.Copy(io.Discard, client)
+			client.Close()
+		})
+	}
+	frame := messageFrame(&rooms.Message{Kind: rooms.Binary, Payload: make([]byte, 128)}).([]byte)
+	i := 0
+	for b.Loop() {
+		if _, err := servers[i%sockets].Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
