@@ -33,13 +33,26 @@ func putHeader(b []byte, sentAt time.Time, publisher int, seq uint64) {
 
 // counters are the receivers' totals, sharded like the histogram.
 type counters struct {
-	shards [histShards]struct {
-		received  atomic.Uint64 // every data frame
-		unique    atomic.Uint64 // first delivery of a (publisher, seq)
-		dups      atomic.Uint64 // a (publisher, seq) seen again, or out of order
-		malformed atomic.Uint64 // shorter than the header, or from a foreign publisher
-		_         [32]byte
+	shards [histShards]counterShard
+}
+
+type counterShard struct {
+	received  atomic.Uint64 // every data frame (centrifugo: every reply but pings)
+	unique    atomic.Uint64 // first delivery of a (publisher, seq)
+	dups      atomic.Uint64 // a (publisher, seq) seen again, or out of order
+	malformed atomic.Uint64 // shorter than the header, or from a foreign publisher
+	frames    atomic.Uint64 // centrifugo: WebSocket frames with replies other than pings
+	pings     atomic.Uint64 // centrifugo: pings answered
+	_         [16]byte
+}
+
+// centrifugoSum is the Centrifugo clients' frame and ping totals.
+func (c *counters) centrifugoSum() (frames, pings uint64) {
+	for i := range c.shards {
+		frames += c.shards[i].frames.Load()
+		pings += c.shards[i].pings.Load()
 	}
+	return
 }
 
 func (c *counters) sum() (received, unique, dups, malformed uint64) {
@@ -81,6 +94,8 @@ type fleet struct {
 	stalled   []*websocket.Conn // members that never read
 	dialErrs  map[string]int
 	closes    map[string]int // unexpected ends, by close code or error
+
+	frames sync.Pool // *[]byte: centrifugo receivers read whole frames
 }
 
 func newFleet(cfg *config) *fleet {
@@ -129,16 +144,8 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 					return
 				}
 				room := i % len(roomIDs)
-				u := *base
-				u.Path = "/ws/" + roomIDs[room]
-				dctx, cancel := context.WithTimeout(ctx, f.cfg.dialTimeout)
-				ws, resp, err := dialers[i%len(dialers)].DialContext(dctx, u.String(), nil)
-				cancel()
+				ws, key, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[room])
 				if err != nil {
-					key := err.Error()
-					if resp != nil {
-						key = fmt.Sprintf("HTTP %d", resp.StatusCode)
-					}
 					f.mu.Lock()
 					if len(f.dialErrs) < 20 || f.dialErrs[key] > 0 {
 						f.dialErrs[key]++
@@ -157,7 +164,11 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 					done:    make(chan struct{}),
 				}
 				f.receivers[i] = r // each index is written by one worker only
-				go f.read(r)
+				if f.cfg.isCentrifugo() {
+					go f.readCentrifugo(r)
+				} else {
+					go f.read(r)
+				}
 			}
 		})
 	}
@@ -171,17 +182,45 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 	return n
 }
 
+// dial opens one member's connection to roomID: roomd's /ws/{room}, or
+// Centrifugo's WebSocket endpoint followed by connect and subscribe to the
+// channel roomID. On failure key is the error as the report counts it.
+func (f *fleet) dial(ctx context.Context, d *websocket.Dialer, base *url.URL, roomID string) (ws *websocket.Conn, key string, err error) {
+	u := *base
+	if f.cfg.isCentrifugo() {
+		if u.Path == "" || u.Path == "/" {
+			u.Path = centrifugoWSPath
+		}
+	} else {
+		u.Path = "/ws/" + roomID
+	}
+	deadline := time.Now().Add(f.cfg.dialTimeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	ws, resp, err := d.DialContext(dctx, u.String(), nil)
+	cancel()
+	if err != nil {
+		key = err.Error()
+		if resp != nil {
+			key = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		}
+		return nil, key, err
+	}
+	if f.cfg.isCentrifugo() {
+		if err := centrifugoHandshake(ws, roomID, deadline); err != nil {
+			_ = ws.Close()
+			return nil, err.Error(), err
+		}
+	}
+	return ws, "", nil
+}
+
 // stall dials n members, round-robin over the rooms, that never read: the
 // server should drop them as slow consumers without the others noticing.
 // It returns how many connected.
 func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
 	dialers := f.dialers(base, srcs)
 	for i := range n {
-		u := *base
-		u.Path = "/ws/" + roomIDs[i%len(roomIDs)]
-		dctx, cancel := context.WithTimeout(ctx, f.cfg.dialTimeout)
-		ws, _, err := dialers[i%len(dialers)].DialContext(dctx, u.String(), nil)
-		cancel()
+		ws, _, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[i%len(roomIDs)])
 		if err != nil {
 			continue
 		}
@@ -193,10 +232,14 @@ func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs
 }
 
 // stalledDropped reads what the stalled members were sent, at last, and
-// counts those the server closed as slow consumers (4002). Bounded: 5 s.
-func (f *fleet) stalledDropped() int {
+// counts those the server closed as slow consumers (code: 4002 for roomd,
+// 3008 for Centrifugo), and how every stalled member's reading ended.
+// Bounded: 5 s.
+func (f *fleet) stalledDropped(code int) (int, map[string]int) {
 	var dropped atomic.Int64
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ends := map[string]int{}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, ws := range f.stalled {
 		wg.Go(func() {
@@ -204,9 +247,12 @@ func (f *fleet) stalledDropped() int {
 			for {
 				_, body, err := ws.NextReader()
 				if err != nil {
-					if websocket.IsCloseError(err, 4002) {
+					if websocket.IsCloseError(err, code) {
 						dropped.Add(1)
 					}
+					mu.Lock()
+					ends[endKey(err)]++
+					mu.Unlock()
 					return
 				}
 				_, _ = io.Copy(io.Discard, body)
@@ -214,7 +260,38 @@ func (f *fleet) stalledDropped() int {
 		})
 	}
 	wg.Wait()
-	return int(dropped.Load())
+	if len(ends) == 0 {
+		ends = nil
+	}
+	return int(dropped.Load()), ends
+}
+
+// endKey names how a connection ended: its close code, or the error.
+func endKey(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("close %d", ce.Code)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "still open (read timeout)"
+	}
+	return err.Error()
+}
+
+// ended records an unexpected end of a receiver's connection.
+func (f *fleet) ended(err error) {
+	if f.closing.Load() {
+		return
+	}
+	var ce *websocket.CloseError
+	key := err.Error()
+	if errors.As(err, &ce) {
+		key = fmt.Sprintf("close %d", ce.Code)
+	}
+	f.mu.Lock()
+	f.closes[key]++
+	f.mu.Unlock()
 }
 
 // read consumes r's frames until the connection ends. It keeps only the
@@ -224,20 +301,10 @@ func (f *fleet) read(r *receiver) {
 	var hdr [headerSize]byte
 	shard := r.index % histShards
 	cs := &f.counts.shards[shard]
-	rooms := f.cfg.rooms
 	for {
 		_, body, err := r.ws.NextReader()
 		if err != nil {
-			if !f.closing.Load() {
-				key := err.Error()
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					key = fmt.Sprintf("close %d", ce.Code)
-				}
-				f.mu.Lock()
-				f.closes[key]++
-				f.mu.Unlock()
-			}
+			f.ended(err)
 			return
 		}
 		now := time.Now()
@@ -246,24 +313,88 @@ func (f *fleet) read(r *receiver) {
 			cs.malformed.Add(1)
 			continue
 		}
-		p := int(binary.LittleEndian.Uint32(hdr[offPublisher:]))
-		seq := binary.LittleEndian.Uint64(hdr[offSeq:])
-		local := p / rooms
-		if p%rooms != r.room || local >= len(r.lastSeq) {
-			cs.malformed.Add(1)
-			continue
+		f.account(r, cs, shard, &hdr, now)
+	}
+}
+
+// readCentrifugo consumes a Centrifugo client's frames until the connection
+// ends: each frame holds one or more replies, one per line; publications
+// are accounted like roomd's frames and pings are answered.
+func (f *fleet) readCentrifugo(r *receiver) {
+	defer close(r.done)
+	var hdr [headerSize]byte
+	shard := r.index % histShards
+	cs := &f.counts.shards[shard]
+	for {
+		_, body, err := r.ws.NextReader()
+		if err != nil {
+			f.ended(err)
+			return
 		}
-		if seq <= r.lastSeq[local] {
-			cs.dups.Add(1)
-			continue
+		now := time.Now()
+		bp, _ := f.frames.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
 		}
-		r.lastSeq[local] = seq
-		r.unique[local].Add(1)
-		cs.unique.Add(1)
-		if f.recordOn.Load() {
-			sent := int64(binary.LittleEndian.Uint64(hdr[offSentAt:]))
-			f.hist.record(shard, now.UnixNano()-sent)
+		frame, err := readFrame(*bp, body)
+		if err != nil {
+			*bp = frame
+			f.frames.Put(bp)
+			f.ended(err)
+			return
 		}
+		pings, replies := 0, 0
+		for line := range centrifugoLines(frame) {
+			switch parseCentrifugoLine(line, &hdr) {
+			case centrifugoPing:
+				pings++
+				continue
+			case centrifugoPub:
+				f.account(r, cs, shard, &hdr, now)
+			default:
+				cs.malformed.Add(1)
+			}
+			replies++
+		}
+		if replies > 0 {
+			cs.received.Add(uint64(replies))
+			cs.frames.Add(1)
+		}
+		if cap(frame) <= 1<<20 { // keep the pool's buffers small
+			*bp = frame
+			f.frames.Put(bp)
+		}
+		for range pings {
+			_ = r.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := r.ws.WriteMessage(websocket.TextMessage, centrifugoPong); err != nil {
+				break // the read fails next
+			}
+			cs.pings.Add(1)
+		}
+	}
+}
+
+// account records one delivery to r of the payload whose header is hdr,
+// received at now: lost, duplicate or foreign, and its latency.
+func (f *fleet) account(r *receiver, cs *counterShard, shard int, hdr *[headerSize]byte, now time.Time) {
+	rooms := f.cfg.rooms
+	p := int(binary.LittleEndian.Uint32(hdr[offPublisher:]))
+	seq := binary.LittleEndian.Uint64(hdr[offSeq:])
+	local := p / rooms
+	if p%rooms != r.room || local >= len(r.lastSeq) {
+		cs.malformed.Add(1)
+		return
+	}
+	if seq <= r.lastSeq[local] {
+		cs.dups.Add(1)
+		return
+	}
+	r.lastSeq[local] = seq
+	r.unique[local].Add(1)
+	cs.unique.Add(1)
+	if f.recordOn.Load() {
+		sent := int64(binary.LittleEndian.Uint64(hdr[offSentAt:]))
+		f.hist.record(shard, now.UnixNano()-sent)
 	}
 }
 

@@ -3,7 +3,8 @@
 // setup rate, deliveries per second, publish-to-receive latency, lost and
 // duplicate deliveries, and the server's memory and CPU per connection and
 // per delivery (from /proc). It only targets loopback addresses and stops by
-// itself. See README.md beside this file.
+// itself. With -target centrifugo it drives Centrifugo instead, through its
+// JSON client protocol and server HTTP API. See README.md beside this file.
 package main
 
 import (
@@ -20,8 +21,10 @@ import (
 
 // config is everything roombench can be told.
 type config struct {
+	target      string // roomd (or anything serving /ws/{room}) or centrifugo
 	url         string
 	admin       string
+	apiKey      string // Centrifugo's http_api.key
 	adminGRPC   string
 	via         string
 	conns       int
@@ -55,15 +58,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	fs := flag.NewFlagSet("roombench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080", "public WebSocket base URL; clients connect to URL/ws/{room}")
-	fs.StringVar(&cfg.admin, "admin", "http://127.0.0.1:9091", "admin REST base URL (used with -via rest)")
+	fs.StringVar(&cfg.target, "target", targetRoomd, "server kind: roomd (also the baseline) or centrifugo")
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080", "public WebSocket base URL; clients connect to URL/ws/{room} (centrifugo: URL/connection/websocket)")
+	fs.StringVar(&cfg.admin, "admin", "http://127.0.0.1:9091", "admin REST base URL (used with -via rest; centrifugo: its HTTP API base, default the -url host)")
+	fs.StringVar(&cfg.apiKey, "api-key", "", "centrifugo: X-API-Key for its HTTP API (http_api.key)")
 	fs.StringVar(&cfg.adminGRPC, "admin-grpc", "127.0.0.1:9090", "admin gRPC address (used with -via grpc)")
 	fs.StringVar(&cfg.via, "via", "grpc", "how to create rooms and publish: grpc or rest")
 	fs.IntVar(&cfg.conns, "conns", 100, "WebSocket clients, spread round-robin over the rooms")
 	fs.IntVar(&cfg.rooms, "rooms", 1, "rooms")
 	fs.IntVar(&cfg.publishers, "publishers", 1, "publishers; publisher p publishes to room p%rooms")
 	fs.Float64Var(&cfg.rate, "rate", 10, "messages/s per publisher; 0 = back to back, as fast as the admin API takes them")
-	fs.IntVar(&cfg.payload, "payload", 128, fmt.Sprintf("payload bytes (at least %d: send time, publisher, sequence)", headerSize))
+	fs.IntVar(&cfg.payload, "payload", 128, fmt.Sprintf("payload bytes (at least %d: send time, publisher, sequence; centrifugo: %d, the JSON string of the header in hex)", headerSize, centrifugoMinPayload))
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long publishers publish")
 	fs.StringVar(&cfg.sourceAddrs, "source-addrs", "", "client source IPs, e.g. 127.0.0.1-127.0.0.50 or a comma list (default: the kernel chooses)")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "server process to read RSS and CPU from /proc (0: none)")
@@ -83,6 +88,33 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch cfg.target {
+	case targetRoomd:
+		if set["api-key"] {
+			return nil, fmt.Errorf("-api-key is for -target centrifugo")
+		}
+	case targetCentrifugo:
+		// Centrifugo has no rooms to create and one publish API: its HTTP
+		// API, by default on the same host and port as the WebSocket.
+		if set["via"] || set["admin-grpc"] {
+			return nil, fmt.Errorf("-via and -admin-grpc do not apply to -target centrifugo: it publishes through Centrifugo's HTTP API at -admin")
+		}
+		cfg.via = viaCentrifugoAPI
+		if !set["admin"] {
+			admin, err := centrifugoAPIBase(cfg.url)
+			if err != nil {
+				return nil, err
+			}
+			cfg.admin = admin
+		}
+		if cfg.payload < centrifugoMinPayload {
+			return nil, fmt.Errorf("-payload must be at least %d bytes with -target centrifugo (a JSON string of the header in hex)", centrifugoMinPayload)
+		}
+	default:
+		return nil, fmt.Errorf("-target must be %s or %s", targetRoomd, targetCentrifugo)
 	}
 	if cfg.roomPrefix == "" {
 		cfg.roomPrefix = fmt.Sprintf("roombench-%d", time.Now().Unix())
@@ -107,7 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-dial-workers must be 1..10000")
 	case cfg.readBuffer < 64 || cfg.readBuffer > 1<<20:
 		return nil, fmt.Errorf("-read-buffer must be 64..1048576")
-	case cfg.via != "grpc" && cfg.via != "rest":
+	case cfg.via != "grpc" && cfg.via != "rest" && cfg.via != viaCentrifugoAPI:
 		return nil, fmt.Errorf("-via must be grpc or rest")
 	}
 	return cfg, nil

@@ -30,6 +30,9 @@ type admin interface {
 	// reports how many members the server handed it to. Each publisher gets
 	// its own, so that it may hold its own connection.
 	publisher() (func(ctx context.Context, roomID string, payload []byte) (int, error), error)
+	// countsRecipients is false when the server's publish does not say
+	// how many members it handed the message to (Centrifugo).
+	countsRecipients() bool
 	close()
 }
 
@@ -109,6 +112,8 @@ func (g *grpcAdmin) publisher() (func(context.Context, string, []byte) (int, err
 	}, nil
 }
 
+func (g *grpcAdmin) countsRecipients() bool { return true }
+
 func (g *grpcAdmin) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -123,6 +128,7 @@ func (g *grpcAdmin) close() {
 type restAdmin struct {
 	base   *url.URL
 	client *http.Client
+	apiKey string // sent as X-API-Key when set (Centrifugo's HTTP API)
 }
 
 func newRESTAdmin(base *url.URL, publishers int) *restAdmin {
@@ -138,6 +144,9 @@ func (a *restAdmin) do(ctx context.Context, method, path string, body []byte) ([
 		return nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if a.apiKey != "" {
+		req.Header.Set("X-API-Key", a.apiKey)
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return nil, 0, err
@@ -189,6 +198,8 @@ func (a *restAdmin) publisher() (func(context.Context, string, []byte) (int, err
 		return resp.RecipientCount, nil
 	}, nil
 }
+
+func (a *restAdmin) countsRecipients() bool { return true }
 
 func (a *restAdmin) close() { a.client.CloseIdleConnections() }
 

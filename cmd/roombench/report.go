@@ -20,8 +20,18 @@ type report struct {
 	Memory  memoryReport   `json:"memory"`
 	Publish *publishReport `json:"publish,omitempty"`
 	// Closes counts connections that ended before teardown, by close code
-	// or error (4002 is a slow consumer).
+	// or error (4002 is a slow consumer; Centrifugo's is 3008).
 	Closes map[string]int `json:"unexpected_closes,omitempty"`
+	// Centrifugo is what only a Centrifugo target has.
+	Centrifugo *centrifugoReport `json:"centrifugo,omitempty"`
+}
+
+// centrifugoReport counts, over the whole run, the WebSocket frames the
+// clients read that held replies other than pings (Centrifugo batches
+// replies, one per line, into a frame) and the server pings they answered.
+type centrifugoReport struct {
+	Frames        uint64 `json:"received_ws_frames"`
+	PingsAnswered uint64 `json:"pings_answered"`
 }
 
 type hostReport struct {
@@ -30,6 +40,7 @@ type hostReport struct {
 }
 
 type configReport struct {
+	Target      string  `json:"target"`
 	URL         string  `json:"url"`
 	Via         string  `json:"via"`
 	Conns       int     `json:"conns"`
@@ -73,37 +84,48 @@ type memoryReport struct {
 }
 
 type publishReport struct {
-	Published                  uint64  `json:"published"`
-	PublishErrors              uint64  `json:"publish_errors"`
-	FirstError                 string  `json:"first_error,omitempty"`
-	PublishPerSecond           float64 `json:"publishes_per_second"`
-	ServerRecipients           uint64  `json:"server_recipients"`
-	Expected                   uint64  `json:"expected_deliveries"`
-	Received                   uint64  `json:"received_frames"`
-	Unique                     uint64  `json:"deliveries"`
-	Lost                       uint64  `json:"lost"`
-	Duplicates                 uint64  `json:"duplicates"`
-	Malformed                  uint64  `json:"malformed"`
-	DrainComplete              bool    `json:"drain_complete"`
-	Stalled                    int     `json:"stalled"`
-	StalledDropped             int     `json:"stalled_dropped_4002"`
-	DrainSeconds               float64 `json:"drain_seconds"`
-	PublishSeconds             float64 `json:"publish_seconds"`
-	WindowSeconds              float64 `json:"window_seconds"`
-	DeliveriesPerSec           float64 `json:"deliveries_per_second"`
-	LatencySamples             uint64  `json:"latency_samples"`
-	LatencyP50Ms               float64 `json:"latency_p50_ms"`
-	LatencyP90Ms               float64 `json:"latency_p90_ms"`
-	LatencyP99Ms               float64 `json:"latency_p99_ms"`
-	LatencyP999Ms              float64 `json:"latency_p999_ms"`
-	LatencyMaxMs               float64 `json:"latency_max_ms"`
-	ServerCPUSeconds           float64 `json:"server_cpu_seconds"`
-	ServerCPUPercent           float64 `json:"server_cpu_percent"`
-	ServerCPUMicrosPerDelivery float64 `json:"server_cpu_us_per_delivery"`
-	ServerRSSAfterKB           int64   `json:"server_rss_after_kib"`
-	LoaderCPUSeconds           float64 `json:"loader_cpu_seconds"`
-	LoaderCPUPercent           float64 `json:"loader_cpu_percent"`
-	LoaderMicrosPerDl          float64 `json:"loader_cpu_us_per_delivery"`
+	Published        uint64  `json:"published"`
+	PublishErrors    uint64  `json:"publish_errors"`
+	FirstError       string  `json:"first_error,omitempty"`
+	PublishPerSecond float64 `json:"publishes_per_second"`
+	// ServerRecipients is the sum of the recipient counts the server
+	// returned; null when its publish does not return one (Centrifugo).
+	ServerRecipients *uint64 `json:"server_recipients"`
+	Expected         uint64  `json:"expected_deliveries"`
+	// Received counts data frames; for Centrifugo, replies (publications
+	// and anything unexpected, not pings), and Frames the WebSocket frames
+	// that carried them during the window (batches of one or more).
+	Received      uint64 `json:"received_frames"`
+	Frames        uint64 `json:"received_ws_frames,omitempty"`
+	Unique        uint64 `json:"deliveries"`
+	Lost          uint64 `json:"lost"`
+	Duplicates    uint64 `json:"duplicates"`
+	Malformed     uint64 `json:"malformed"`
+	DrainComplete bool   `json:"drain_complete"`
+	Stalled       int    `json:"stalled"`
+	// StalledDropped counts stalled members the server closed with its
+	// slow-consumer code, StalledDropCode: 4002 for roomd, 3008 for
+	// Centrifugo (the field name predates the Centrifugo target).
+	StalledDropped             int            `json:"stalled_dropped_4002"`
+	StalledDropCode            int            `json:"stalled_drop_code,omitempty"`
+	StalledEnds                map[string]int `json:"stalled_ends,omitempty"`
+	DrainSeconds               float64        `json:"drain_seconds"`
+	PublishSeconds             float64        `json:"publish_seconds"`
+	WindowSeconds              float64        `json:"window_seconds"`
+	DeliveriesPerSec           float64        `json:"deliveries_per_second"`
+	LatencySamples             uint64         `json:"latency_samples"`
+	LatencyP50Ms               float64        `json:"latency_p50_ms"`
+	LatencyP90Ms               float64        `json:"latency_p90_ms"`
+	LatencyP99Ms               float64        `json:"latency_p99_ms"`
+	LatencyP999Ms              float64        `json:"latency_p999_ms"`
+	LatencyMaxMs               float64        `json:"latency_max_ms"`
+	ServerCPUSeconds           float64        `json:"server_cpu_seconds"`
+	ServerCPUPercent           float64        `json:"server_cpu_percent"`
+	ServerCPUMicrosPerDelivery float64        `json:"server_cpu_us_per_delivery"`
+	ServerRSSAfterKB           int64          `json:"server_rss_after_kib"`
+	LoaderCPUSeconds           float64        `json:"loader_cpu_seconds"`
+	LoaderCPUPercent           float64        `json:"loader_cpu_percent"`
+	LoaderMicrosPerDl          float64        `json:"loader_cpu_us_per_delivery"`
 }
 
 func newReport(cfg *config) *report {
@@ -111,7 +133,7 @@ func newReport(cfg *config) *report {
 		Date: time.Now().UTC().Format(time.RFC3339),
 		Host: hostReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()},
 		Config: configReport{
-			URL: cfg.url, Via: cfg.via, Conns: cfg.conns, Rooms: cfg.rooms, Publishers: cfg.publishers,
+			Target: cfg.target, URL: cfg.url, Via: cfg.via, Conns: cfg.conns, Rooms: cfg.rooms, Publishers: cfg.publishers,
 			Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(),
 			SourceAddrs: cfg.sourceAddrs, ServerPID: cfg.serverPID,
 		},
@@ -131,6 +153,9 @@ func (r *report) writeTable(w io.Writer) {
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
 	c := r.Config
 	row("date", "%s (%d CPUs, %s)", r.Date, r.Host.CPUs, r.Host.GoVersion)
+	if c.Target != "" && c.Target != targetRoomd {
+		row("target", "%s at %s", c.Target, c.URL)
+	}
 	if r.Publish != nil {
 		row("load", "%d conns in %d rooms, %d publishers at %s via %s, %d-byte payloads, %s",
 			c.Conns, c.Rooms, c.Publishers, rateString(c.Rate), c.Via, c.Payload, c.Duration)
@@ -138,7 +163,7 @@ func (r *report) writeTable(w io.Writer) {
 		row("load", "%d idle conns in %d rooms", c.Conns, c.Rooms)
 	}
 	s := r.Setup
-	row("setup", "%d connected, %d failed in %.2f s: %.0f upgrades+joins/s", s.Connected, s.Failed, s.Seconds, s.PerSecond)
+	row("setup", "%d connected, %d failed in %.2f s: %.0f %s", s.Connected, s.Failed, s.Seconds, s.PerSecond, setupWhat(c.Target))
 	for _, k := range sortedKeys(s.Errors) {
 		row("  dial error", "%d× %s", s.Errors[k], k)
 	}
@@ -153,10 +178,20 @@ func (r *report) writeTable(w io.Writer) {
 		if p.FirstError != "" {
 			row("  first error", "%s", p.FirstError)
 		}
-		row("deliveries", "%d of %d expected (server counted %d), %.0f/s over %.2f s", p.Unique, p.Expected, p.ServerRecipients, p.DeliveriesPerSec, p.WindowSeconds)
+		counted := "server count unknown"
+		if p.ServerRecipients != nil {
+			counted = fmt.Sprintf("server counted %d", *p.ServerRecipients)
+		}
+		row("deliveries", "%d of %d expected (%s), %.0f/s over %.2f s", p.Unique, p.Expected, counted, p.DeliveriesPerSec, p.WindowSeconds)
+		if p.Frames > 0 {
+			row("  frames", "%d replies in %d WebSocket frames (%.2f per frame)", p.Received, p.Frames, float64(p.Received)/float64(p.Frames))
+		}
 		row("lost / dup", "%d lost, %d duplicates, %d malformed, drain complete %v after %.2f s", p.Lost, p.Duplicates, p.Malformed, p.DrainComplete, p.DrainSeconds)
 		if p.Stalled > 0 {
-			row("stalled", "%d members never read; the server closed %d of them with 4002", p.Stalled, p.StalledDropped)
+			row("stalled", "%d members never read; the server closed %d of them with %d", p.Stalled, p.StalledDropped, p.StalledDropCode)
+			for _, k := range sortedKeys(p.StalledEnds) {
+				row("  stalled end", "%d× %s", p.StalledEnds[k], k)
+			}
 		}
 		row("latency", "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d samples)",
 			p.LatencyP50Ms, p.LatencyP90Ms, p.LatencyP99Ms, p.LatencyP999Ms, p.LatencyMaxMs, p.LatencySamples)
@@ -164,6 +199,9 @@ func (r *report) writeTable(w io.Writer) {
 			row("server CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery; RSS after %d KiB", p.ServerCPUSeconds, p.ServerCPUPercent, p.ServerCPUMicrosPerDelivery, p.ServerRSSAfterKB)
 		}
 		row("loader CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery", p.LoaderCPUSeconds, p.LoaderCPUPercent, p.LoaderMicrosPerDl)
+	}
+	if cf := r.Centrifugo; cf != nil {
+		row("centrifugo", "%d WebSocket frames with replies read, %d pings answered (whole run)", cf.Frames, cf.PingsAnswered)
 	}
 	for _, k := range sortedKeys(r.Closes) {
 		row("unexpected end", "%d× %s", r.Closes[k], k)

@@ -23,10 +23,17 @@ func TestRefusesNonLoopbackTargets(t *testing.T) {
 		{"admin", "http://192.168.1.1:9091"},
 		{"admin-grpc", "8.8.8.8:9090"},
 		{"source-addrs", "127.0.0.1-127.0.1.0,10.0.0.1"},
+		{"centrifugo url", "ws://10.0.0.1:8000"},
+		{"centrifugo admin", "http://10.0.0.1:8000"},
 	} {
 		args := []string{"-" + tc.flag, tc.value}
-		if tc.flag == "admin" {
+		switch tc.flag {
+		case "admin":
 			args = append(args, "-via", "rest")
+		case "centrifugo url":
+			args = []string{"-target", "centrifugo", "-url", tc.value}
+		case "centrifugo admin":
+			args = []string{"-target", "centrifugo", "-url", "ws://127.0.0.1:8000", "-admin", tc.value}
 		}
 		cfg, err := parseFlags(args, io.Discard)
 		if err != nil {
@@ -128,8 +135,8 @@ func TestAgainstInProcessServer(t *testing.T) {
 	}
 	// Four publishers over three rooms of ten: room 0 has two publishers.
 	// Every delivery the server counted arrived.
-	if p.Unique != p.Expected || p.ServerRecipients != p.Expected {
-		t.Errorf("deliveries %d, expected %d, server counted %d", p.Unique, p.Expected, p.ServerRecipients)
+	if p.Unique != p.Expected || p.ServerRecipients == nil || *p.ServerRecipients != p.Expected {
+		t.Errorf("deliveries %d, expected %d, server counted %v", p.Unique, p.Expected, p.ServerRecipients)
 	}
 	if p.LatencySamples != p.Unique || p.LatencyMaxMs <= 0 {
 		t.Errorf("latency samples %d for %d deliveries, max %v ms", p.LatencySamples, p.Unique, p.LatencyMaxMs)

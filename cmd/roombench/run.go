@@ -21,12 +21,19 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		return nil, err
 	}
 	var api admin
-	if cfg.via == "grpc" {
+	switch {
+	case cfg.isCentrifugo():
+		u, err := checkURL("admin", cfg.admin, "http")
+		if err != nil {
+			return nil, err
+		}
+		api = newCentrifugoAdmin(u, cfg.apiKey, cfg.publishers)
+	case cfg.via == "grpc":
 		if err := checkHostPort("admin-grpc", cfg.adminGRPC); err != nil {
 			return nil, err
 		}
 		api = &grpcAdmin{addr: cfg.adminGRPC}
-	} else {
+	default:
 		u, err := checkURL("admin", cfg.admin, "http")
 		if err != nil {
 			return nil, err
@@ -72,7 +79,11 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	for i := range roomIDs {
 		roomIDs[i] = fmt.Sprintf("%s-%d", cfg.roomPrefix, i)
 	}
-	fmt.Fprintf(log, "creating %d rooms via %s\n", cfg.rooms, cfg.via)
+	if cfg.isCentrifugo() {
+		fmt.Fprintf(log, "%d rooms are Centrifugo channels %s-0..: nothing to create\n", cfg.rooms, cfg.roomPrefix)
+	} else {
+		fmt.Fprintf(log, "creating %d rooms via %s\n", cfg.rooms, cfg.via)
+	}
 	for _, id := range roomIDs {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := api.createRoom(cctx, id)
@@ -94,6 +105,13 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	// Setup: connect every client.
 	f := newFleet(cfg)
 	defer f.close(5 * time.Second)
+	if cfg.isCentrifugo() {
+		// Runs after every return below, before the connections close.
+		defer func() {
+			rep.Centrifugo = &centrifugoReport{}
+			rep.Centrifugo.Frames, rep.Centrifugo.PingsAnswered = f.counts.centrifugoSum()
+		}()
+	}
 	before, haveProc := sample()
 	runtime.GC()
 	loaderBefore := selfCPU()
@@ -167,6 +185,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	fmt.Fprintf(log, "publishing: %d publishers at %s for %s\n", cfg.publishers, rateString(cfg.rate), cfg.duration)
 	pubBefore, _ := sample()
 	recv0, _, _, _ := f.counts.sum()
+	frames0, _ := f.counts.centrifugoSum()
 	loader0 := selfCPU()
 	f.recordOn.Store(true)
 	p0 := time.Now()
@@ -198,12 +217,13 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	loaderCPU := selfCPU() - loader0
 	received, unique, dups, malformed := f.counts.sum()
 	received -= recv0
+	frames, _ := f.counts.centrifugoSum()
+	frames -= frames0
 	n, q, maxLat := f.hist.quantiles(0.5, 0.9, 0.99, 0.999)
 	pr := publishReport{
 		Published:        okTotal,
 		PublishErrors:    ps.errs.Load(),
 		PublishPerSecond: float64(okTotal) / pubTime.Seconds(),
-		ServerRecipients: ps.recipients.Load(),
 		Expected:         want,
 		Received:         received,
 		Unique:           unique,
@@ -227,7 +247,17 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		ServerCPUSeconds: (pubAfter.CPU - pubBefore.CPU).Seconds(),
 		ServerCPUPercent: 100 * (pubAfter.CPU - pubBefore.CPU).Seconds() / window.Seconds(),
 		Stalled:          len(f.stalled),
-		StalledDropped:   f.stalledDropped(),
+	}
+	if api.countsRecipients() {
+		n := ps.recipients.Load()
+		pr.ServerRecipients = &n
+	}
+	if cfg.isCentrifugo() {
+		pr.Frames = frames
+	}
+	if pr.Stalled > 0 {
+		pr.StalledDropCode = slowCode(cfg.target)
+		pr.StalledDropped, pr.StalledEnds = f.stalledDropped(pr.StalledDropCode)
 	}
 	if e, ok := ps.firstErr.Load().(string); ok {
 		pr.FirstError = e
