@@ -204,3 +204,36 @@ func benchLoopbackWrites(b *testing.B, sockets int) {
 		i++
 	}
 }
+
+// BenchmarkConnectionSetup is one client's upgrade and join over a real
+// loopback socket, the client (gorilla, in this process) included; the
+// connections stay open until the end, as a room's members do.
+func BenchmarkConnectionSetup(b *testing.B) {
+	hub := rooms.NewHub(rooms.Config{})
+	edge := New(Config{Hub: hub, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(edge.Handler())
+	defer srv.Close()
+	if _, err := hub.CreateRoom("bench", rooms.RoomOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	var clients []*websocket.Conn
+	defer func() {
+		for _, ws := range clients {
+			ws.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := edge.Shutdown(ctx); err != nil {
+			b.Errorf("edge shutdown: %v", err)
+		}
+	}()
+	dialer := &websocket.Dialer{ReadBufferSize: 512, WriteBufferSize: 256}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/bench"
+	for b.Loop() {
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, ws)
+	}
+}
