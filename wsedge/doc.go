@@ -5,10 +5,15 @@
 // # Pumps
 //
 // Every connection has one reader goroutine, alive as long as the socket.
-// There is no writer goroutine while nothing is queued: the room's fan-out
-// wakes the connection, which then starts a writer that drains the client's
-// queue, writes everything it found with one writev, and exits when the queue
-// is empty. An idle connection therefore costs one goroutine and one timer.
+// Writing needs no goroutine of its own: the room's fan-out wakes the
+// connection, which queues it on the edge's flusher (flush.go). A few
+// workers, one per CPU and alive only while there is work, take woken
+// connections in turn and write everything each has queued with one
+// non-blocking writev. A connection whose socket is full (its peer reads
+// slowly), that is closing, or that is not a plain socket (TLS) gets a
+// blocking writer goroutine until its queue is empty. An idle connection
+// therefore costs one goroutine and one timer, and a message to a thousand
+// members costs a thousand system calls, not a thousand goroutines.
 //
 // # Reading and writing
 //
