@@ -162,6 +162,73 @@ func BenchmarkKernelFloor(b *testing.B) {
 	for _, n := range []int{1, 1_000} {
 		b.Run("write/sockets="+strconv.Itoa(n), func(b *testing.B) { benchLoopbackWrites(b, n) })
 	}
+	b.Run("handshake", benchLoopbackHandshakes)
+}
+
+// benchLoopbackHandshakes is the least a WebSocket upgrade costs on this
+// machine: a loopback TCP connect and accept, and a request and a reply of a
+// handshake's size, both ends in this process, many at once (as a load
+// client dials), so ns/op is the inverse of the most connections per second
+// the two cores can set up with no HTTP or WebSocket work at all. The
+// connections stay open, as members' do.
+func benchLoopbackHandshakes(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const requestSize, replySize = 220, 130
+	var (
+		mu   sync.Mutex
+		open []net.Conn
+		wg   sync.WaitGroup
+	)
+	keep := func(c net.Conn) {
+		mu.Lock()
+		open = append(open, c)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		for {
+			server, err := ln.Accept()
+			if err != nil {
+				return // the listener is closed
+			}
+			keep(server)
+			wg.Go(func() {
+				if _, err := io.ReadFull(server, make([]byte, requestSize)); err == nil {
+					_, _ = server.Write(make([]byte, replySize))
+				}
+			})
+		}
+	})
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			client, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			keep(client)
+			if _, err := client.Write(make([]byte, requestSize)); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := io.ReadFull(client, make([]byte, replySize)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 func benchLoopbackWrites(b *testing.B, sockets int) {
