@@ -298,9 +298,15 @@ func (fc *fakeCentrifugo) servePublish(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestAgainstFakeCentrifugo runs a short benchmark with -target centrifugo
-// against the fake: every publication arrives exactly once although pushes
-// come batched, and every ping is answered.
+// against the fake, with each reader: every publication arrives exactly
+// once although pushes come batched, and every ping is answered.
 func TestAgainstFakeCentrifugo(t *testing.T) {
+	for _, reader := range readers() {
+		t.Run(reader, func(t *testing.T) { testAgainstFakeCentrifugo(t, reader) })
+	}
+}
+
+func testAgainstFakeCentrifugo(t *testing.T, reader string) {
 	fc := &fakeCentrifugo{apiKey: "secret", subs: map[string][]chan []byte{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /connection/websocket", fc.serveWS)
@@ -312,7 +318,7 @@ func TestAgainstFakeCentrifugo(t *testing.T) {
 		"-target", "centrifugo", "-url", "ws://" + srv.Listener.Addr().String(), "-api-key", fc.apiKey,
 		"-conns", "30", "-rooms", "3", "-publishers", "4", "-rate", "100", "-duration", "500ms",
 		"-payload", "100", "-settle", "0s", "-source-addrs", "127.0.0.1-127.0.0.3",
-		"-json", t.TempDir() + "/report.json",
+		"-json", t.TempDir() + "/report.json", "-reader", reader,
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -321,8 +327,11 @@ func TestAgainstFakeCentrifugo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Setup.Connected != 30 || fc.handshakes.Load() != 30 {
+	if rep.Setup.Connected != 30 || fc.handshakes.Load() != 30 || rep.Config.Reader != reader {
 		t.Fatalf("connected %d of 30 (%d handshakes): %v", rep.Setup.Connected, fc.handshakes.Load(), rep.Setup.Errors)
+	}
+	if len(rep.Closes) != 0 {
+		t.Errorf("connections ended: %v", rep.Closes)
 	}
 	p := rep.Publish
 	if p == nil || p.Published == 0 || p.PublishErrors != 0 || p.Lost != 0 || p.Duplicates != 0 || p.Malformed != 0 || !p.DrainComplete {

@@ -96,18 +96,39 @@ type fleet struct {
 	closes    map[string]int // unexpected ends, by close code or error
 
 	frames sync.Pool // *[]byte: centrifugo receivers read whole frames
+
+	// epoll is the pollers that read the receivers with -reader epoll;
+	// nil with -reader goroutines.
+	epoll *pollerSet
+	// carried counts bytes the handshakes read past their end, which the
+	// epoll reader parsed first (gorilla's own reader keeps them in its
+	// buffer).
+	carried atomic.Uint64
 }
 
 func newFleet(cfg *config) *fleet {
 	return &fleet{cfg: cfg, dialErrs: map[string]int{}, closes: map[string]int{}}
 }
 
-func (f *fleet) dialers(base *url.URL, srcs []netip.Addr) []*websocket.Dialer {
+// dialers makes one dialer per source address (or one). With wrap, each
+// connection is a handshakeConn, so that the epoll reader can take over
+// after the handshake without losing what gorilla read ahead.
+func (f *fleet) dialers(srcs []netip.Addr, wrap bool) []*websocket.Dialer {
 	pool := &sync.Pool{} // idle clients hold no write buffer
 	mk := func(local net.Addr) *websocket.Dialer {
 		nd := &net.Dialer{Timeout: f.cfg.dialTimeout, LocalAddr: local}
+		dial := nd.DialContext
+		if wrap {
+			dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := nd.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &handshakeConn{Conn: c}, nil
+			}
+		}
 		return &websocket.Dialer{
-			NetDialContext:   nd.DialContext,
+			NetDialContext:   dial,
 			HandshakeTimeout: f.cfg.dialTimeout,
 			ReadBufferSize:   f.cfg.readBuffer,
 			WriteBufferSize:  256,
@@ -125,10 +146,18 @@ func (f *fleet) dialers(base *url.URL, srcs []netip.Addr) []*websocket.Dialer {
 }
 
 // connect dials cfg.conns clients with cfg.dialWorkers at a time, spreading
-// them round-robin over the rooms and the source addresses. It returns how
-// many connected.
-func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr) int {
-	dialers := f.dialers(base, srcs)
+// them round-robin over the rooms and the source addresses, and hands each
+// to its reader: a poller (-reader epoll) or a goroutine of its own. It
+// returns how many connected.
+func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr) (int, error) {
+	if f.cfg.reader == readerEpoll {
+		ps, err := newPollerSet(f, f.cfg.pollers)
+		if err != nil {
+			return 0, err
+		}
+		f.epoll = ps
+	}
+	dialers := f.dialers(srcs, f.epoll != nil)
 	pubsInRoom := make([]int, len(roomIDs))
 	for p := 0; p < f.cfg.publishers; p++ {
 		pubsInRoom[p%len(roomIDs)]++
@@ -164,9 +193,12 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 					done:    make(chan struct{}),
 				}
 				f.receivers[i] = r // each index is written by one worker only
-				if f.cfg.isCentrifugo() {
+				switch {
+				case f.epoll != nil:
+					f.poll(r)
+				case f.cfg.isCentrifugo():
 					go f.readCentrifugo(r)
-				} else {
+				default:
 					go f.read(r)
 				}
 			}
@@ -179,7 +211,26 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 			n++
 		}
 	}
-	return n
+	return n, nil
+}
+
+// poll hands r, whose handshake just ended, to a poller. Should that fail,
+// r ends at once, counted among the unexpected ends.
+func (f *fleet) poll(r *receiver) {
+	hc, ok := r.ws.NetConn().(*handshakeConn)
+	if !ok {
+		f.ended(errors.New("epoll reader: connection not wrapped"))
+		close(r.done)
+		return
+	}
+	pr, err := f.newPolled(r, hc.Conn, hc.detach())
+	if err == nil {
+		if err = f.epoll.add(pr); err == nil {
+			return
+		}
+	}
+	f.ended(err)
+	close(r.done)
 }
 
 // dial opens one member's connection to roomID: roomd's /ws/{room}, or
@@ -218,7 +269,7 @@ func (f *fleet) dial(ctx context.Context, d *websocket.Dialer, base *url.URL, ro
 // server should drop them as slow consumers without the others noticing.
 // It returns how many connected.
 func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
-	dialers := f.dialers(base, srcs)
+	dialers := f.dialers(srcs, false)
 	for i := range n {
 		ws, _, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[i%len(roomIDs)])
 		if err != nil {
@@ -322,7 +373,6 @@ func (f *fleet) read(r *receiver) {
 // are accounted like roomd's frames and pings are answered.
 func (f *fleet) readCentrifugo(r *receiver) {
 	defer close(r.done)
-	var hdr [headerSize]byte
 	shard := r.index % histShards
 	cs := &f.counts.shards[shard]
 	for {
@@ -343,34 +393,48 @@ func (f *fleet) readCentrifugo(r *receiver) {
 			f.ended(err)
 			return
 		}
-		pings, replies := 0, 0
-		for line := range centrifugoLines(frame) {
-			switch parseCentrifugoLine(line, &hdr) {
-			case centrifugoPing:
-				pings++
-				continue
-			case centrifugoPub:
-				f.account(r, cs, shard, &hdr, now)
-			default:
-				cs.malformed.Add(1)
-			}
-			replies++
-		}
-		if replies > 0 {
-			cs.received.Add(uint64(replies))
-			cs.frames.Add(1)
-		}
+		pings := f.centrifugoFrame(r, cs, shard, frame, now)
 		if cap(frame) <= 1<<20 { // keep the pool's buffers small
 			*bp = frame
 			f.frames.Put(bp)
 		}
-		for range pings {
-			_ = r.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := r.ws.WriteMessage(websocket.TextMessage, centrifugoPong); err != nil {
-				break // the read fails next
-			}
-			cs.pings.Add(1)
+		f.centrifugoPings(r, cs, pings)
+	}
+}
+
+// centrifugoFrame accounts the replies in one of a Centrifugo client's
+// frames, received at now, and returns how many pings it held.
+func (f *fleet) centrifugoFrame(r *receiver, cs *counterShard, shard int, frame []byte, now time.Time) (pings int) {
+	var hdr [headerSize]byte
+	replies := 0
+	for line := range centrifugoLines(frame) {
+		switch parseCentrifugoLine(line, &hdr) {
+		case centrifugoPing:
+			pings++
+			continue
+		case centrifugoPub:
+			f.account(r, cs, shard, &hdr, now)
+		default:
+			cs.malformed.Add(1)
 		}
+		replies++
+	}
+	if replies > 0 {
+		cs.received.Add(uint64(replies))
+		cs.frames.Add(1)
+	}
+	return pings
+}
+
+// centrifugoPings answers n pings: Centrifugo's pong is an empty command.
+// A failed write shows up as the next read's error.
+func (f *fleet) centrifugoPings(r *receiver, cs *counterShard, n int) {
+	for range n {
+		_ = r.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := r.ws.WriteMessage(websocket.TextMessage, centrifugoPong); err != nil {
+			return
+		}
+		cs.pings.Add(1)
 	}
 }
 
@@ -433,7 +497,7 @@ func (f *fleet) expected(okByPublisher []uint64) uint64 {
 }
 
 // close ends every connection with a close frame, waits (bounded) for the
-// readers, then cuts whatever is left.
+// readers, stops the pollers (bounded), then cuts whatever is left.
 func (f *fleet) close(wait time.Duration) {
 	f.closing.Store(true)
 	for _, ws := range f.stalled {
@@ -456,12 +520,18 @@ func (f *fleet) close(wait time.Duration) {
 		case <-timeout:
 		}
 	}
+	// The pollers stop before the sockets close, so that none reads a
+	// descriptor being closed; each ends the receivers it still reads.
+	pollersDone := f.epoll == nil || f.epoll.stop(2*time.Second)
 	for _, r := range f.receivers {
 		if r != nil {
 			_ = r.ws.Close()
 		}
 	}
 	cut := time.After(2 * time.Second)
+	if !pollersDone && !f.epoll.wait(cut) { // one was stuck in a write
+		return
+	}
 	for _, r := range f.receivers {
 		if r == nil {
 			continue

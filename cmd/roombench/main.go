@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -46,6 +47,8 @@ type config struct {
 	roomPrefix  string
 	keepRooms   bool
 	stalled     int
+	reader      string // epoll or goroutines
+	pollers     int    // -reader epoll: how many
 }
 
 // Bounds on what one run may ask for.
@@ -82,6 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.readBuffer, "read-buffer", 2048, "client read buffer bytes")
 	fs.StringVar(&cfg.roomPrefix, "room-prefix", "", "room id prefix (default: roombench-<unix seconds>)")
 	fs.BoolVar(&cfg.keepRooms, "keep-rooms", false, "do not delete the rooms at the end")
+	fs.StringVar(&cfg.reader, "reader", defaultReader(), "how the clients read: epoll (Linux: -pollers goroutines with an epoll instance each, one read per ready socket) or goroutines (a gorilla reader goroutine per client)")
+	fs.IntVar(&cfg.pollers, "pollers", 0, "with -reader epoll: how many pollers (0: GOMAXPROCS)")
 	fs.IntVar(&cfg.stalled, "stalled", 0, "extra members, round-robin over the rooms, that never read: the others' latency should not change")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -141,6 +146,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-read-buffer must be 64..1048576")
 	case cfg.via != "grpc" && cfg.via != "rest" && cfg.via != viaCentrifugoAPI:
 		return nil, fmt.Errorf("-via must be grpc or rest")
+	case cfg.reader != readerEpoll && cfg.reader != readerGoroutines:
+		return nil, fmt.Errorf("-reader must be %s or %s", readerEpoll, readerGoroutines)
+	case cfg.reader == readerEpoll && !epollSupported:
+		return nil, fmt.Errorf("-reader epoll needs Linux; use -reader goroutines")
+	case cfg.pollers < 0 || cfg.pollers > 1024:
+		return nil, fmt.Errorf("-pollers must be 0..1024")
+	}
+	if cfg.reader != readerEpoll {
+		cfg.pollers = 0
+	} else if cfg.pollers == 0 {
+		cfg.pollers = runtime.GOMAXPROCS(0)
 	}
 	return cfg, nil
 }

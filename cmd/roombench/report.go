@@ -49,6 +49,8 @@ type configReport struct {
 	Rate        float64 `json:"rate_per_publisher"`
 	Payload     int     `json:"payload_bytes"`
 	Duration    string  `json:"duration"`
+	Reader      string  `json:"reader"`
+	Pollers     int     `json:"pollers,omitempty"`
 	SourceAddrs string  `json:"source_addrs,omitempty"`
 	ServerPID   int     `json:"server_pid,omitempty"`
 }
@@ -64,6 +66,11 @@ type setupReport struct {
 	ServerCPUMicrosPerConn float64        `json:"server_cpu_us_per_conn"`
 	ServerRSSBeforeKB      int64          `json:"server_rss_before_kib"`
 	ServerRSSAfterKB       int64          `json:"server_rss_after_kib"`
+	// CarriedBytes is what the handshakes read past their end and the
+	// epoll reader parsed before reading the sockets itself (frames the
+	// server sent right after the handshake; 0 with -reader goroutines,
+	// whose gorilla readers keep such bytes in their own buffers).
+	CarriedBytes uint64 `json:"handshake_carried_bytes,omitempty"`
 }
 
 type rssPoint struct {
@@ -134,7 +141,7 @@ func newReport(cfg *config) *report {
 		Host: hostReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()},
 		Config: configReport{
 			Target: cfg.target, URL: cfg.url, Via: cfg.via, Conns: cfg.conns, Rooms: cfg.rooms, Publishers: cfg.publishers,
-			Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(),
+			Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(), Reader: cfg.reader, Pollers: cfg.pollers,
 			SourceAddrs: cfg.sourceAddrs, ServerPID: cfg.serverPID,
 		},
 	}
@@ -168,6 +175,12 @@ func (r *report) writeTable(w io.Writer) {
 		row("  dial error", "%d× %s", s.Errors[k], k)
 	}
 	row("setup CPU", "server %.2f s (%.1f µs/conn), loader %.2f s", s.ServerCPUSeconds, s.ServerCPUMicrosPerConn, s.LoaderCPUSeconds)
+	if c.Reader != "" {
+		row("reader", "%s", readerWhat(c.Reader, c.Pollers))
+	}
+	if s.CarriedBytes > 0 {
+		row("  carried", "%d bytes read past the handshakes, parsed by the epoll reader first", s.CarriedBytes)
+	}
 	if c.ServerPID != 0 {
 		m := r.Memory
 		row("server RSS", "%d KiB before, %d after setup, %d settled, %d last, %d min", s.ServerRSSBeforeKB, s.ServerRSSAfterKB, m.SettledKB, m.LastKB, m.MinKB)

@@ -14,6 +14,8 @@ import (
 	"roomd/rooms"
 	roomadmin "roomd/rooms/admin"
 	"roomd/wsedge"
+
+	"go.uber.org/goleak"
 )
 
 func TestRefusesNonLoopbackTargets(t *testing.T) {
@@ -88,11 +90,30 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 }
 
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
 // TestAgainstInProcessServer runs a short benchmark against a hub, edge and
-// admin gRPC server in this process: every message arrives exactly once.
+// admin gRPC server in this process, with each reader: every message
+// arrives exactly once. The server pings every 100 ms and drops a client
+// that sends nothing for 400 ms: the readers answer.
 func TestAgainstInProcessServer(t *testing.T) {
+	for _, reader := range readers() {
+		t.Run(reader, func(t *testing.T) { testAgainstInProcessServer(t, reader) })
+	}
+}
+
+// readers are the -reader values this system has.
+func readers() []string {
+	if epollSupported {
+		return []string{readerEpoll, readerGoroutines}
+	}
+	return []string{readerGoroutines}
+}
+
+func testAgainstInProcessServer(t *testing.T, reader string) {
 	hub := rooms.NewHub(rooms.Config{})
-	edge := wsedge.New(wsedge.Config{Hub: hub, AutoCreate: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	edge := wsedge.New(wsedge.Config{Hub: hub, AutoCreate: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PingInterval: 100 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
 	wsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +138,7 @@ func TestAgainstInProcessServer(t *testing.T) {
 		"-url", "ws://" + wsLn.Addr().String(), "-admin-grpc", grpcLn.Addr().String(),
 		"-conns", "30", "-rooms", "3", "-publishers", "4", "-rate", "100", "-duration", "500ms",
 		"-settle", "0s", "-server-pid", "0", "-source-addrs", "127.0.0.1-127.0.0.3",
-		"-json", t.TempDir() + "/report.json",
+		"-json", t.TempDir() + "/report.json", "-reader", reader,
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +147,11 @@ func TestAgainstInProcessServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Setup.Connected != 30 {
-		t.Fatalf("connected %d of 30: %v", rep.Setup.Connected, rep.Setup.Errors)
+	if rep.Setup.Connected != 30 || rep.Config.Reader != reader {
+		t.Fatalf("connected %d of 30 (reader %s): %v", rep.Setup.Connected, rep.Config.Reader, rep.Setup.Errors)
+	}
+	if len(rep.Closes) != 0 {
+		t.Errorf("connections ended: %v", rep.Closes)
 	}
 	p := rep.Publish
 	if p == nil || p.Published == 0 || p.Lost != 0 || p.Duplicates != 0 || p.Malformed != 0 || !p.DrainComplete {

@@ -115,9 +115,12 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	before, haveProc := sample()
 	runtime.GC()
 	loaderBefore := selfCPU()
-	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s\n", cfg.conns, cfg.dialWorkers, wsURL)
+	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s, read by %s\n", cfg.conns, cfg.dialWorkers, wsURL, readerWhat(cfg.reader, cfg.pollers))
 	t0 := time.Now()
-	connected := f.connect(ctx, wsURL, roomIDs, srcs)
+	connected, err := f.connect(ctx, wsURL, roomIDs, srcs)
+	if err != nil {
+		return nil, err
+	}
 	setup := time.Since(t0)
 	rep.Setup = setupReport{
 		Connected:         connected,
@@ -136,6 +139,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		rep.Setup.ServerRSSAfterKB = after.RSSKiB
 	}
 	fmt.Fprintf(log, "connected %d/%d in %.2fs (%.0f/s)\n", connected, cfg.conns, setup.Seconds(), rep.Setup.PerSecond)
+	rep.Setup.CarriedBytes = f.carried.Load()
 	if cfg.stalled > 0 {
 		n := f.stall(ctx, wsURL, roomIDs, srcs, cfg.stalled)
 		fmt.Fprintf(log, "stalled %d/%d more members that never read\n", n, cfg.stalled)
