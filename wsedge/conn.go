@@ -57,9 +57,7 @@ type conn struct {
 func (c *conn) attach(sock net.Conn, tokenExpires time.Time) {
 	c.sock = sock
 	c.reader = &frameReader{sock: sock}
-	if sc, ok := sock.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn() // nil for TLS: then only the blocking writer writes
-	}
+	c.raw = rawConnOf(sock) // nil for TLS: then only the blocking writer writes
 
 	c.mu.Lock()
 	c.attached = true
@@ -319,7 +317,7 @@ type writeScratch struct {
 	batch  []*rooms.Message
 	frames [][]byte
 	sent   [][]byte // frames as they were before WriteTo consumed them
-	iov    []syscall.Iovec
+	iov    []iovec
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
