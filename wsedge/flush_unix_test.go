@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -38,32 +37,17 @@ func TestAdvanceCutsTheFrameItStopsIn(t *testing.T) {
 // flusher's write must return what did not fit instead of blocking, and
 // what went out plus what is left must be exactly the frames, in order.
 func TestWriteNowStopsAtAFullSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	sock, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	raw, err := sock.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &conn{sock: sock, raw: raw}
+	c, peer := flusherConn(t)
+	sock := c.sock
 
 	// Frames of 100 KiB with distinct contents, bounded: 64 MiB in all is
 	// far more than loopback socket buffers hold.
-	var want bytes.Buffer
-	var rest [][]byte
-	partial := false
+	var (
+		want    bytes.Buffer
+		rest    [][]byte
+		partial bool
+		err     error
+	)
 	w := &writeScratch{}
 	for i := 0; i < 640 && len(rest) == 0; i++ {
 		f := []byte(strings.Repeat(string(rune('a'+i%26)), 100<<10))
@@ -105,6 +89,19 @@ func TestWriteNowStopsAtAFullSocket(t *testing.T) {
 // on (writeLoop sends the close frame after them), not fail the connection
 // as a slow consumer.
 func TestWriteNowLeavesAClosingWriteToWriteLoop(t *testing.T) {
+	c, _ := flusherConn(t)
+	_ = c.sock.SetWriteDeadline(time.Now())
+	w := &writeScratch{frames: [][]byte{[]byte("frame")}}
+	rest, partial, err := c.writeNow(w)
+	if err != nil || partial || len(rest) != 1 || string(rest[0]) != "frame" {
+		t.Fatalf("writeNow past the deadline = %q, %v, %v; want the frame back, whole, no error", rest, partial, err)
+	}
+}
+
+// flusherConn is the server end of a loopback TCP connection as the flusher
+// sees it, and the peer; both are closed when the test ends.
+func flusherConn(t *testing.T) (*conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,21 +111,15 @@ func TestWriteNowLeavesAClosingWriteToWriteLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
+	t.Cleanup(func() { peer.Close() })
 	sock, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sock.Close()
-	raw, err := sock.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { sock.Close() })
+	raw := rawConnOf(sock)
+	if raw == nil {
+		t.Fatal("a TCP socket has no raw connection")
 	}
-	c := &conn{sock: sock, raw: raw}
-	_ = sock.SetWriteDeadline(time.Now())
-	w := &writeScratch{frames: [][]byte{[]byte("frame")}}
-	rest, partial, err := c.writeNow(w)
-	if err != nil || partial || len(rest) != 1 || string(rest[0]) != "frame" {
-		t.Fatalf("writeNow past the deadline = %q, %v, %v; want the frame back, whole, no error", rest, partial, err)
-	}
+	return &conn{sock: sock, raw: raw}, peer
 }
