@@ -55,8 +55,8 @@ func (f *flusher) take(dst []*conn) ([]*conn, bool) {
 	waiting := f.ready[f.head:]
 	if len(waiting) == 0 {
 		f.running--
-		clear(f.ready[:cap(f.ready)])
-		if cap(f.ready) > 4096 { // one huge fan-out must not stay pinned
+		// Every entry was cleared as it was taken: nothing is pinned.
+		if cap(f.ready) > 4096 { // one huge fan-out's array is not kept
 			f.ready = nil
 		} else {
 			f.ready = f.ready[:0]
