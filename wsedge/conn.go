@@ -317,7 +317,7 @@ type writeScratch struct {
 	batch  []*rooms.Message
 	frames [][]byte
 	sent   [][]byte // frames as they were before WriteTo consumed them
-	iov    []iovec
+	vec    writev   // the flusher's; its iovecs are cleared after every write
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}
@@ -328,7 +328,6 @@ func (w *writeScratch) release() {
 	}
 	clear(w.frames[:cap(w.frames)])
 	clear(w.sent[:cap(w.sent)])
-	clear(w.iov[:cap(w.iov)])
 	scratchPool.Put(w)
 }
 

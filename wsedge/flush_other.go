@@ -10,7 +10,7 @@ import (
 // Without writev (not a Unix), every write round goes to the blocking
 // writeLoop: rawConnOf returns nil, so flushRound never calls writeNow.
 
-type iovec struct{}
+type writev struct{}
 
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 

@@ -13,7 +13,20 @@ import (
 // maxIovecs is the kernel's limit on one writev (IOV_MAX).
 const maxIovecs = 1024
 
-type iovec = syscall.Iovec
+// writev is the flusher's non-blocking writev of one round: its iovecs,
+// its result, and the function RawConn.Write runs, bound once per scratch
+// so that a write allocates nothing.
+type writev struct {
+	iov   []syscall.Iovec
+	n     uintptr
+	errno syscall.Errno
+	run   func(fd uintptr) bool
+}
+
+func (v *writev) call(fd uintptr) bool {
+	v.n, _, v.errno = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(len(v.iov)))
+	return true // never wait here: a full socket goes to writeLoop
+}
 
 // rawConnOf returns sock's descriptor for the flusher's non-blocking
 // writes, or nil where only the blocking writer can write (TLS).
@@ -33,28 +46,26 @@ func rawConnOf(sock net.Conn) syscall.RawConn {
 // block, and returns what is left; partial means its first frame is the
 // rest of one already begun on the wire. What is left goes to writeLoop.
 func (c *conn) writeNow(w *writeScratch) (rest [][]byte, partial bool, err error) {
+	v := &w.vec
+	if v.run == nil {
+		v.run = v.call
+	}
 	frames := w.frames
 	for len(frames) > 0 {
-		w.iov = w.iov[:0]
+		v.iov = v.iov[:0]
 		for _, f := range frames[:min(len(frames), maxIovecs)] {
 			if len(f) > 0 {
-				v := syscall.Iovec{Base: &f[0]}
-				v.SetLen(len(f))
-				w.iov = append(w.iov, v)
+				iov := syscall.Iovec{Base: &f[0]}
+				iov.SetLen(len(f))
+				v.iov = append(v.iov, iov)
 			}
 		}
-		if len(w.iov) == 0 {
+		if len(v.iov) == 0 {
 			return nil, false, nil
 		}
-		var (
-			n     uintptr
-			errno syscall.Errno
-		)
-		err := c.raw.Write(func(fd uintptr) bool {
-			n, _, errno = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
-			return true // never wait here: a full socket goes to writeLoop
-		})
-		clear(w.iov) // do not pin frames
+		err := c.raw.Write(v.run)
+		clear(v.iov) // do not pin frames
+		n, errno := v.n, v.errno
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// Close moved the deadline to now (or a blocking writer's
