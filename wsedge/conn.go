@@ -318,6 +318,7 @@ type writeScratch struct {
 	frames [][]byte
 	sent   [][]byte // frames as they were before WriteTo consumed them
 	vec    writev   // the flusher's; its iovecs are cleared after every write
+	conns  []*conn  // a flusher worker's batch; cleared after every batch
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(writeScratch) }}

@@ -74,17 +74,16 @@ func (f *flusher) take(dst []*conn) ([]*conn, bool) {
 func (f *flusher) work() {
 	w := scratchPool.Get().(*writeScratch)
 	defer w.release()
-	var batch []*conn
 	for {
 		var more bool
-		batch, more = f.take(batch[:0])
+		w.conns, more = f.take(w.conns[:0])
 		if !more {
 			return
 		}
-		for _, c := range batch {
+		for _, c := range w.conns {
 			c.flushRound(w)
 		}
-		clear(batch)
+		clear(w.conns)
 	}
 }
 
