@@ -68,9 +68,12 @@ func (h *Hub) checkBan(userID, roomID string) error {
 	if userID == "" {
 		return nil // bans are by user; a connection without one has none
 	}
-	now := h.bans.clock()
 	s := h.banShard(userID)
 	s.mu.Lock()
+	// Read the clock under the lock: a ban stored after this point is
+	// ordered after the lookup below (tests rely on the clock as the sign
+	// that the check is under way and holds the shard).
+	now := h.bans.clock()
 	s.dropExpiredLocked(userID, now)
 	bans := s.byUser[userID]
 	ban, found := bans[roomID]

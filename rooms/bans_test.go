@@ -338,7 +338,10 @@ func TestBanSetWhileJoinWaitsOnTheRoom(t *testing.T) {
 		_, err := h.Join("lobby", ClientInfo{UserID: "ann"}, &fakeTransport{}, true)
 		joined <- err
 	}()
-	<-firstCheck // the join is past its first check and needs r.mu next
+	// checkBan reads the clock holding the ban shard, so BanUser below
+	// stores its ban only after the join's first check has looked and found
+	// none; the join then needs r.mu, which this test holds.
+	<-firstCheck
 	_, kicked, err := h.BanUser("ann", "lobby", "late", time.Hour)
 	if err != nil || kicked != 0 {
 		t.Fatalf("BanUser: kicked %d, %v; want 0 (the join is not a member yet)", kicked, err)
