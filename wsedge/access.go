@@ -2,6 +2,7 @@ package wsedge
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,10 +22,10 @@ const (
 )
 
 // originAllowed applies AllowedOrigins: a request without Origin is not from
-// a browser page and is allowed; "*" allows every page; an entry may be an
-// exact origin ("https://app.example.com") or a wildcard subdomain
-// ("https://*.example.com"); an empty list allows only pages served from the
-// host the request was sent to.
+// a browser page and is allowed; a page served from the host the request
+// was sent to (roomd's own demo page) is always allowed; "*" allows every
+// page; an entry may be an exact origin ("https://app.example.com") or a
+// wildcard subdomain ("https://*.example.com").
 func (e *Edge) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -34,8 +35,8 @@ func (e *Edge) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if len(e.cfg.AllowedOrigins) == 0 {
-		return strings.EqualFold(u.Host, r.Host)
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
 	}
 	for _, allowed := range e.cfg.AllowedOrigins {
 		if allowed == "*" || strings.EqualFold(allowed, origin) {
@@ -47,6 +48,16 @@ func (e *Edge) originAllowed(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// originRefusal is the close reason for a page whose origin may not
+// connect. The origin is the page's own, quoted and cut short: it must fit
+// a close frame whatever the header held.
+func originRefusal(origin string) string {
+	if len(origin) > 64 {
+		origin = origin[:64] + "..."
+	}
+	return fmt.Sprintf("origin %q may not connect: not in -allowed-origins", origin)
 }
 
 // remoteIP is the address connection limits count by. roomd does not trust

@@ -57,10 +57,12 @@ type Config struct {
 	// (?token=); ?user= is then ignored. Without it roomd runs in
 	// development mode and trusts ?user=.
 	Tokens *token.Verifier
-	// AllowedOrigins lists the page origins that may connect: exact
-	// origins, "https://*.example.com" wildcards, or "*" for any. Empty
-	// means pages from the host the request was sent to. Requests without
-	// an Origin header (not from a browser) are always allowed.
+	// AllowedOrigins lists the page origins that may connect besides
+	// pages from the host the request was sent to (roomd's own pages),
+	// which always may: exact origins, "https://*.example.com" wildcards,
+	// or "*" for any. Requests without an Origin header (not from a
+	// browser) are always allowed. A refused page is upgraded and closed
+	// with 4403 and a reason, which a page can read and a 403 it cannot.
 	AllowedOrigins []string
 	// MaxConns and MaxConnsPerIP bound open connections in total and per
 	// remote IP; 0 means unlimited.
@@ -234,7 +236,11 @@ func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if !e.originAllowed(r) {
-		http.Error(w, "origin "+r.Header.Get("Origin")+" may not connect (see -allowed-origins)", http.StatusForbidden)
+		// Upgraded and closed rather than answered 403: a page cannot read
+		// the status of a failed upgrade (it sees 1006, like a network
+		// drop) but can read a close code and reason, and stop retrying.
+		// Nothing is joined or read, so the page gains nothing else.
+		e.refuseAfterUpgrade(w, r, CloseForbidden, originRefusal(r.Header.Get("Origin")))
 		return false
 	}
 	if e.cfg.Tokens == nil {

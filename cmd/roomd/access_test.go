@@ -120,39 +120,98 @@ func upgradeStatus(t *testing.T, s *testServer, room string, header http.Header)
 	return resp.StatusCode, string(body)
 }
 
+// originOutcome opens /ws/{room} as a page of origin would (no Origin
+// header when it is empty) and says what the page sees: 0 when it joined
+// (its message comes back: rooms made by joining echo), else the close code
+// and reason it was refused with.
+func originOutcome(t *testing.T, s *testServer, room, origin string) (int, string) {
+	t.Helper()
+	header := http.Header{}
+	if origin != "" {
+		header.Set("Origin", origin)
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+s.public+"/ws/"+room, header)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("origin %q: the upgrade failed with HTTP %d (%v); a browser would see only 1006", origin, status, err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("here")); err != nil {
+		t.Fatalf("origin %q: write: %v", origin, err)
+	}
+	_, data, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	switch {
+	case err == nil && string(data) == "here":
+		return 0, ""
+	case errors.As(err, &ce):
+		return ce.Code, ce.Text
+	}
+	t.Fatalf("origin %q: read %q, %v; want the echo or a close", origin, data, err)
+	return 0, ""
+}
+
 func TestOrigins(t *testing.T) {
-	origin := func(o string) http.Header { return http.Header{"Origin": {o}} }
 	t.Run("default: same host only", func(t *testing.T) {
 		s := startServer(t)
-		if code, _ := upgradeStatus(t, s, "r", origin("http://"+s.public)); code != 101 {
-			t.Errorf("same-host page refused with %d", code)
+		if code, reason := originOutcome(t, s, "r", "http://"+s.public); code != 0 {
+			t.Errorf("same-host page refused: %d %q", code, reason)
 		}
-		if code, body := upgradeStatus(t, s, "r", origin("https://evil.example")); code != 403 || !strings.Contains(body, "origin https://evil.example may not connect") {
-			t.Errorf("foreign page: %d %q, want 403 naming the origin", code, body)
+		// A browser cannot read a refused upgrade's status, so a foreign
+		// page is upgraded and closed with a reason it can show.
+		if code, reason := originOutcome(t, s, "r", "https://evil.example"); code != 4403 || reason != `origin "https://evil.example" may not connect: not in -allowed-origins` {
+			t.Errorf("foreign page: close %d %q, want 4403 naming the origin", code, reason)
 		}
-		if code, _ := upgradeStatus(t, s, "r", nil); code != 101 {
+		if code, _ := originOutcome(t, s, "r", ""); code != 0 {
 			t.Errorf("non-browser client (no Origin) refused with %d", code)
 		}
+		if code, _ := originOutcome(t, s, "r", "https://"+strings.Repeat("x", 3000)+".example"); code != 4403 {
+			t.Errorf("page with a 3 kB origin: close %d, want 4403 with a reason that fits a close frame", code)
+		}
+		// A refused page joins nothing, so it does not make the room either.
+		originOutcome(t, s, "guarded", "https://evil.example")
+		if _, err := s.admin.GetRoom(context.Background(), &roomdv1.GetRoomRequest{RoomId: "guarded"}); status.Code(err) != codes.NotFound {
+			t.Errorf("GetRoom after a refused page: %v, want NotFound", err)
+		}
 	})
-	t.Run("a list with a wildcard", func(t *testing.T) {
+	t.Run("a list with a wildcard keeps the server's own pages", func(t *testing.T) {
 		s := startServer(t, "-allowed-origins", "https://app.example.com, https://*.example.org")
 		for o, want := range map[string]int{
-			"https://app.example.com":    101,
-			"https://chat.example.org":   101,
-			"http://chat.example.org":    403,
-			"https://example.org":        403,
-			"https://app.example.com.ev": 403,
-			"http://" + s.public:         403,
+			"https://app.example.com":    0,
+			"https://chat.example.org":   0,
+			"http://chat.example.org":    4403,
+			"https://example.org":        4403,
+			"https://app.example.com.ev": 4403,
+			"http://" + s.public:         0, // roomd's own demo page
 		} {
-			if code, _ := upgradeStatus(t, s, "r", origin(o)); code != want {
-				t.Errorf("origin %s: %d, want %d", o, code, want)
+			if code, _ := originOutcome(t, s, "r", o); code != want {
+				t.Errorf("origin %s: close %d, want %d", o, code, want)
 			}
 		}
 	})
 	t.Run("star allows any page", func(t *testing.T) {
 		s := startServer(t, "-allowed-origins", "*")
-		if code, _ := upgradeStatus(t, s, "r", origin("https://anywhere.example")); code != 101 {
+		if code, _ := originOutcome(t, s, "r", "https://anywhere.example"); code != 0 {
 			t.Errorf("refused with %d", code)
+		}
+	})
+	t.Run("the client protocol endpoint refuses the same way", func(t *testing.T) {
+		s := startServer(t)
+		d := websocket.Dialer{Subprotocols: []string{"roomd.v1.json"}}
+		ws, _, err := d.Dial("ws://"+s.public+"/ws?user=ann", http.Header{"Origin": {"https://evil.example"}})
+		if err != nil {
+			t.Fatalf("dial: %v; want an upgrade and a close", err)
+		}
+		defer ws.Close()
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err = ws.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4403 || !strings.Contains(ce.Text, "may not connect") {
+			t.Fatalf("got %v, want close 4403 before any welcome", err)
 		}
 	})
 }

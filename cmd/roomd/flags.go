@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -62,7 +63,9 @@ func envName(flagName string) string {
 
 // parseConfig reads flags from args and, for flags not given there, from
 // the environment through getenv.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// Asked for help (-h), it writes the usage to stdout and returns
+// flag.ErrHelp; on a mistake the flag package writes the usage to stderr.
+func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("roomd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -80,7 +83,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	// Client access and limits
 	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) client tokens are signed with; with it or -jwt-public-key every client needs ?token=")
 	fs.StringVar(&cfg.jwtPublicKey, "jwt-public-key", "", "PEM file with the RSA or P-256 public key of RS256/ES256 client tokens")
-	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated page origins that may connect (https://app.example.com, https://*.example.com, or *); empty: same host as the request")
+	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated page origins that may connect besides pages of roomd's own host, which always may: scheme://host[:port] (https://app.example.com), https://*.example.com, or * for any page")
 	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most WebSocket connections at once (503 beyond); 0: the open-file limit less 256")
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most connections from one remote IP (429 beyond); 0: unlimited")
 	fs.IntVar(&cfg.maxRooms, "max-rooms", 100000, "most rooms at once; 0: unlimited")
@@ -98,14 +101,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with -tls-key every listener serves TLS (wss://, https://, gRPC over TLS)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: roomd [flags]\n\nEvery flag can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
+		fmt.Fprintf(fs.Output(), "Usage: roomd [flags]\n\nEvery flag can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exitCodesHelp)
+	}
+	if wantsHelp(args) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return cfg, flag.ErrHelp
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return cfg, unexpectedArguments(fs, args)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -143,6 +152,11 @@ func (cfg config) validate() error {
 	if _, err := parseLogLevel(cfg.logLevel); err != nil {
 		return err
 	}
+	for _, o := range cfg.origins() {
+		if err := checkOrigin(o); err != nil {
+			return err
+		}
+	}
 	if err := cfg.validateAdminSecurity(); err != nil {
 		return err
 	}
@@ -178,6 +192,65 @@ func (cfg config) origins() []string {
 	}
 	return out
 }
+
+// checkOrigin refuses an -allowed-origins entry that could never match a
+// browser's Origin header (scheme://host[:port], nothing after it), so a
+// typo such as "localhost:8000" fails at start instead of refusing every
+// page at run time.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	hint := "an origin is scheme://host[:port], such as https://app.example.com or http://localhost:8000, or https://*.example.com, or *"
+	u, err := url.Parse(o)
+	switch {
+	case err != nil, u.Scheme == "", u.Host == "", u.Opaque != "":
+		return fmt.Errorf("-allowed-origins %q: %s", o, hint)
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("-allowed-origins %q: an origin has no path, query or user (browsers send scheme://host[:port] only)", o)
+	case strings.Contains(strings.TrimPrefix(u.Host, "*."), "*"):
+		return fmt.Errorf("-allowed-origins %q: a wildcard stands only for subdomains, as in https://*.example.com", o)
+	}
+	return nil
+}
+
+// wantsHelp reports whether the command line asks for the usage, which then
+// goes to stdout: a person asked for it, and may want to page or grep it.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--h", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// unexpectedArguments explains leftover arguments. The usual cause is a
+// boolean flag given its value after a space (-auto-create false), which
+// the flag package takes as the flag alone followed by an argument.
+func unexpectedArguments(fs *flag.FlagSet, args []string) error {
+	rest := fs.Args()
+	if i := len(args) - len(rest); i > 0 {
+		name := strings.TrimLeft(args[i-1], "-")
+		if f := fs.Lookup(name); f != nil && (rest[0] == "true" || rest[0] == "false") {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				return fmt.Errorf("unexpected arguments %q: boolean flags take their value after \"=\": -%s=%s", rest, name, rest[0])
+			}
+		}
+	}
+	return fmt.Errorf("unexpected arguments %q: roomd takes flags only (-h lists them)", rest)
+}
+
+// exitCodesHelp ends the usage: scripts and supervisors act on these.
+const exitCodesHelp = `
+Exit codes: 0 stopped by SIGINT or SIGTERM after a clean shutdown; 1 stopped because
+a listener failed while serving; 2 could not start (a bad flag or variable, an
+unreadable key or token file, an address in use). Errors are printed as
+"roomd: ..." on stderr.
+`
 
 // connectionLimit is -max-conns, or when 0 the open-file limit less room
 // for the listeners, admin connections and files: refusing a client with
