@@ -8,31 +8,60 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
+// Exit codes (listed in -h and the README).
+const (
+	exitOK          = 0 // stopped by a signal after a clean shutdown
+	exitFailed      = 1 // a listener failed while serving
+	exitCannotStart = 2 // bad configuration, or a listener could not be opened
+)
+
 func main() {
-	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := roomd(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// roomd is the whole command: it parses the configuration, serves until ctx
+// ends, and returns the exit code. Every error that stops it is printed the
+// same way, "roomd: ..." on stderr.
+func roomd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return
+		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "roomd:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "roomd:", err)
+		return exitCannotStart
 	}
 	level, _ := parseLogLevel(cfg.logLevel) // checked by parseConfig
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, log, nil); err != nil {
-		log.Error("roomd stopped", "error", err)
-		os.Exit(1)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	err = run(ctx, cfg, log, nil)
+	var se *startError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &se):
+		fmt.Fprintln(stderr, "roomd:", se.err)
+		return exitCannotStart
 	}
+	fmt.Fprintln(stderr, "roomd:", err)
+	return exitFailed
 }
+
+// startError is a failure before roomd served anything: the configuration
+// or the machine (an address in use) is at fault, not a running server.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 func parseLogLevel(s string) (slog.Level, error) {
 	var l slog.Level

@@ -132,8 +132,15 @@ func TestProtocolJoinPublishPresence(t *testing.T) {
 	if ann.userID != "ann" {
 		t.Errorf("welcome userId %q", ann.userID)
 	}
+	// The first join of a room with no messages yet: every field of the
+	// ack is there, seq 0 and replayed 0 included (PROTOCOL.md).
 	ack := ann.mustAck(join("lobby"))
-	if ack.str("epoch") == "" || ack.str("room") != "lobby" {
+	for _, field := range []string{"seq", "epoch", "members", "replayed"} {
+		if _, ok := ack[field]; !ok {
+			t.Errorf("join ack %v has no %q", ack, field)
+		}
+	}
+	if ack.str("epoch") == "" || ack.str("room") != "lobby" || ack.num("seq") != 0 || ack.num("replayed") != 0 {
 		t.Errorf("join ack %v", ack)
 	}
 	bob := dialSession(t, s, "user=bob")

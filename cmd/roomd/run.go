@@ -32,7 +32,14 @@ const (
 // run serves until ctx ends or a listener fails, then shuts down: clients
 // get 1001, watches end, and everything stops within cfg.shutdownTimeout.
 // ready, if not nil, is called with the bound addresses once serving.
+// An error before anything is served is a *startError.
 func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners)) (err error) {
+	started := false
+	defer func() {
+		if err != nil && !started {
+			err = &startError{err}
+		}
+	}()
 	tokens, err := cfg.tokenVerifier()
 	if err != nil {
 		return err
@@ -148,10 +155,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	serve("admin HTTP", func() error { return adminSrv.Serve(httpLn) })
 	lns = nil // the servers own and close them now
 
+	started = true
+	public := reachableHostPort(publicLn.Addr())
 	log.Info("roomd serving",
-		"websocket", scheme(tlsConfig, "ws", "wss")+"://"+publicLn.Addr().String()+"/ws/{room_id}",
-		"admin_grpc", grpcLn.Addr().String(),
-		"admin_rest", scheme(tlsConfig, "http", "https")+"://"+httpLn.Addr().String()+"/v1/rooms",
+		"demo", scheme(tlsConfig, "http", "https")+"://"+public+"/",
+		"websocket", scheme(tlsConfig, "ws", "wss")+"://"+public+"/ws/{room_id}",
+		"client_protocol", scheme(tlsConfig, "ws", "wss")+"://"+public+"/ws",
+		"admin_grpc", reachableHostPort(grpcLn.Addr()),
+		"admin_rest", scheme(tlsConfig, "http", "https")+"://"+reachableHostPort(httpLn.Addr())+"/v1/rooms",
 		"admin_token", adminToken != "",
 		"tls", tlsConfig != nil,
 		"auto_create", cfg.autoCreate)
@@ -183,6 +194,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	serving.Wait()
 	log.Info("roomd stopped")
 	return err
+}
+
+// reachableHostPort is addr as a person can type or click it: a wildcard
+// address (":8080" binds [::]) becomes localhost.
+func reachableHostPort(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // stopGRPC lets running calls finish until ctx ends, then cuts them.
