@@ -121,7 +121,8 @@ func (s *session) join(req protocol.Request) {
 	opts := rooms.JoinOptions{
 		AutoCreate: e.cfg.AutoCreate,
 		Ack: func(res rooms.JoinResult) *rooms.Message {
-			ack := protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed}
+			ack := protocol.JoinAck{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed,
+				Members: make([]protocol.Member, 0, len(res.Members))}
 			for _, m := range res.Members {
 				ack.Members = append(ack.Members, protocol.Member{ClientID: m.ClientID, UserID: m.UserID})
 			}

@@ -143,17 +143,25 @@ type (
 		UserID   string `json:"userId"`
 		Protocol string `json:"protocol"`
 	}
-	// Ack answers a request. Join's carries the room's current sequence,
-	// epoch and members, and how many messages it is about to replay;
-	// publish's carries the message's sequence.
+	// Ack answers a leave (ID and room only) or a publish (with the
+	// message's sequence).
 	Ack struct {
+		Type string `json:"type"` // "ack"
+		ID   string `json:"id"`
+		Room string `json:"room,omitempty"`
+		Seq  uint64 `json:"seq,omitempty"`
+	}
+	// JoinAck answers a join with every field, zeros included: the room's
+	// current sequence (0 before its first message), its epoch and
+	// members, and how many messages it is about to replay.
+	JoinAck struct {
 		Type     string   `json:"type"` // "ack"
 		ID       string   `json:"id"`
-		Room     string   `json:"room,omitempty"`
-		Seq      uint64   `json:"seq,omitempty"`
-		Epoch    string   `json:"epoch,omitempty"`
-		Members  []Member `json:"members,omitempty"`
-		Replayed int      `json:"replayed,omitempty"`
+		Room     string   `json:"room"`
+		Seq      uint64   `json:"seq"`
+		Epoch    string   `json:"epoch"`
+		Members  []Member `json:"members"`
+		Replayed int      `json:"replayed"`
 	}
 	Error struct {
 		Type    string `json:"type"` // "error"
