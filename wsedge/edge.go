@@ -145,15 +145,16 @@ func New(cfg Config) *Edge {
 }
 
 // Handler serves the public listener: GET /ws/{room_id} (raw relay),
-// GET /ws (the client protocol), the browser SDK at /v1/roomd.js and the
-// demo chat page at / (pages served from this host may open WebSockets to
-// it under the default origin rule).
+// GET /ws (the client protocol), the browser SDK at /v1/roomd.js, the
+// demo chat page at / and its /favicon.ico (pages served from this host
+// may always open WebSockets to it).
 func (e *Edge) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws/{room_id...}", e.serveRoom)
 	mux.HandleFunc("GET /ws", e.serveSession)
 	mux.Handle("GET /v1/roomd.js", web.SDK())
 	mux.Handle("GET /{$}", web.DemoPage())
+	mux.Handle("GET /favicon.ico", web.Favicon())
 	return mux
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"strings"
@@ -245,5 +247,29 @@ func TestClientIDsAreUnique(t *testing.T) {
 			t.Fatalf("bad or repeated client id %q", c.GetClientId())
 		}
 		seen[c.GetClientId()] = true
+	}
+}
+
+// What a browser loads from the public listener: the demo page, the SDK and
+// the icon it asks for on every page load (no 404 in the log).
+func TestPublicPages(t *testing.T) {
+	s := startServer(t)
+	for _, tc := range []struct{ path, contentType, contains string }{
+		{"/", "text/html; charset=utf-8", "roomd.js"},
+		{"/v1/roomd.js", "text/javascript; charset=utf-8", "export function connect("},
+		{"/favicon.ico", "image/png", "\x89PNG\r\n\x1a\n"},
+	} {
+		resp, err := http.Get("http://" + s.public + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tc.contentType || !strings.Contains(string(body), tc.contains) {
+			t.Errorf("GET %s: %d %q, %d bytes; want 200 %s containing %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), tc.contentType, tc.contains)
+		}
+		if _, err := png.Decode(bytes.NewReader(body)); tc.contentType == "image/png" && err != nil {
+			t.Errorf("GET %s is not an image: %v", tc.path, err)
+		}
 	}
 }

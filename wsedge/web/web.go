@@ -1,5 +1,5 @@
 // Package web holds what roomd serves to browsers: the SDK (roomd.js, a
-// plain ES module) and the demo chat page, embedded in the binary.
+// plain ES module), the demo chat page and its icon, embedded in the binary.
 package web
 
 import (
@@ -7,7 +7,7 @@ import (
 	"net/http"
 )
 
-//go:embed roomd.js index.html
+//go:embed roomd.js index.html favicon.png
 var files embed.FS
 
 // SDK serves roomd.js. Any page may import it (a module script from
@@ -23,6 +23,11 @@ func SDK() http.Handler {
 
 // DemoPage serves the chat page.
 func DemoPage() http.Handler { return serveFile("index.html", "text/html; charset=utf-8") }
+
+// Favicon serves the icon browsers ask every page of the host for at
+// /favicon.ico (a PNG: browsers take any image format there), so loading
+// the demo page logs no 404.
+func Favicon() http.Handler { return serveFile("favicon.png", "image/png") }
 
 func serveFile(name, contentType string) http.Handler {
 	data, err := files.ReadFile(name)
