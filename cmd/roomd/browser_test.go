@@ -35,6 +35,7 @@ func newBrowser(t *testing.T) context.Context {
 		if os.Getenv(requireBrowserEnv) != "" {
 			t.Fatal(msg)
 		}
+		browserSkipped.Store(&msg)
 		t.Skip(msg)
 	}
 	opts := []chromedp.ExecAllocatorOption{

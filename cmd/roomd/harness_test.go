@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +29,29 @@ import (
 // TestMain fails the package if any goroutine outlives the tests: every
 // server a test starts must stop completely.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(sayingWhatWasSkipped{m})
 }
+
+// sayingWhatWasSkipped runs the tests, then tells the person at the
+// terminal that the browser tests did not run. go test shows a passing
+// package's output only with -v, so a skip would otherwise go unseen; the
+// terminal is written to directly, and where there is none (CI) nothing
+// is said: CI sets ROOMD_REQUIRE_BROWSER, which makes the skip a failure.
+type sayingWhatWasSkipped struct{ m *testing.M }
+
+func (s sayingWhatWasSkipped) Run() int {
+	code := s.m.Run()
+	if why := browserSkipped.Load(); why != nil {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			fmt.Fprintf(tty, "roomd/cmd/roomd: the browser tests were skipped: %s\n", *why)
+			tty.Close()
+		}
+	}
+	return code
+}
+
+// browserSkipped holds why the browser tests skipped, if they did.
+var browserSkipped atomic.Pointer[string]
 
 // testServer is a real roomd, started in-process on port 0 by run().
 type testServer struct {
