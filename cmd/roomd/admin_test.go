@@ -759,8 +759,8 @@ func TestAdminDeleteRoom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetDisconnectedCount() != 3 {
-			t.Errorf("disconnected_count %d, want 3", resp.GetDisconnectedCount())
+		if resp.GetDisconnectedCount() != 3 || resp.GetRemovedCount() != 3 {
+			t.Errorf("%v, want disconnected_count and removed_count 3", resp)
 		}
 		for _, ws := range members {
 			expectClose(t, ws, 4001, "")
@@ -774,8 +774,8 @@ func TestAdminDeleteRoom(t *testing.T) {
 		ws := s.dial(t, "fleeting", "user=ann")
 		var resp roomdv1.DeleteRoomResponse
 		restOK(t, s, "DELETE", "/v1/rooms/fleeting", "", &resp)
-		if resp.GetDisconnectedCount() != 1 {
-			t.Errorf("disconnectedCount %d, want 1", resp.GetDisconnectedCount())
+		if resp.GetDisconnectedCount() != 1 || resp.GetRemovedCount() != 1 {
+			t.Errorf("%v, want disconnectedCount and removedCount 1", &resp)
 		}
 		expectClose(t, ws, 4001, "")
 		checkRESTError(t, s, "GET", "/v1/rooms/fleeting", "", http.StatusNotFound, codes.NotFound, `"fleeting"`)
@@ -783,8 +783,8 @@ func TestAdminDeleteRoom(t *testing.T) {
 		// An empty room reports nobody disconnected.
 		mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "empty"})
 		restOK(t, s, "DELETE", "/v1/rooms/empty", "", &resp)
-		if resp.GetDisconnectedCount() != 0 {
-			t.Errorf("empty room: disconnectedCount %d, want 0", resp.GetDisconnectedCount())
+		if resp.GetDisconnectedCount() != 0 || resp.GetRemovedCount() != 0 {
+			t.Errorf("empty room: %v, want nobody disconnected or removed", &resp)
 		}
 	})
 }
@@ -845,20 +845,14 @@ func TestAdminWatchRoomGRPC(t *testing.T) {
 	expectReceived(t, ann, websocket.BinaryMessage, "\x01\x02\x03")
 
 	closeFromClient(t, ann, "bye")
-	left := recvEvent(t, stream).GetClientLeft()
-	if left.GetClient().GetClientId() != annID || left.GetCloseCode() != 1000 || left.GetReason() != "bye" {
-		t.Fatalf("ClientLeft %v, want %q with 1000 %q", left, annID, "bye")
-	}
+	checkLeft(t, recvLeft(t, stream), annID, roomdv1.LeaveCause_LEAVE_CAUSE_CLOSED_BY_CLIENT, 1000, "bye")
 
 	cid := s.dial(t, room, "user=cid")
 	cidID := recvEvent(t, stream).GetClientJoined().GetClient().GetClientId()
 	if _, err := s.admin.KickClient(ctx, &roomdv1.KickClientRequest{ClientId: cidID, Reason: "off you go"}); err != nil {
 		t.Fatal(err)
 	}
-	left = recvEvent(t, stream).GetClientLeft()
-	if left.GetClient().GetClientId() != cidID || left.GetCloseCode() != 4000 || left.GetReason() != "off you go" {
-		t.Fatalf("ClientLeft %v, want %q with 4000 %q", left, cidID, "off you go")
-	}
+	checkLeft(t, recvLeft(t, stream), cidID, roomdv1.LeaveCause_LEAVE_CAUSE_KICKED, 4000, "off you go")
 	expectClose(t, cid, 4000, "off you go")
 
 	bob := s.dial(t, room, "user=bob")
@@ -866,10 +860,7 @@ func TestAdminWatchRoomGRPC(t *testing.T) {
 	if _, err := s.admin.DeleteRoom(ctx, &roomdv1.DeleteRoomRequest{RoomId: room}); err != nil {
 		t.Fatal(err)
 	}
-	left = recvEvent(t, stream).GetClientLeft()
-	if left.GetClient().GetClientId() != bobID || left.GetCloseCode() != 4001 {
-		t.Fatalf("ClientLeft %v, want bob's %q with 4001", left, bobID)
-	}
+	checkLeft(t, recvLeft(t, stream), bobID, roomdv1.LeaveCause_LEAVE_CAUSE_ROOM_DELETED, 4001, "room deleted")
 	if ev := recvEvent(t, stream); ev.GetRoomDeleted() == nil {
 		t.Fatalf("got %v, want RoomDeleted", ev)
 	}
@@ -998,8 +989,8 @@ func TestAdminWatchRoomREST(t *testing.T) {
 	if _, err := s.admin.DeleteRoom(adminContext(t), &roomdv1.DeleteRoomRequest{RoomId: room}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := w.next(t); ev.GetClientLeft().GetCloseCode() != 4001 {
-		t.Fatalf("got %v, want ClientLeft with 4001", ev)
+	if ev := w.next(t); ev.GetClientLeft().GetCloseCode() != 4001 || ev.GetClientLeft().GetCause() != roomdv1.LeaveCause_LEAVE_CAUSE_ROOM_DELETED {
+		t.Fatalf("got %v, want ClientLeft with 4001 and cause ROOM_DELETED", ev)
 	}
 	if ev := w.next(t); ev.GetRoomDeleted() == nil {
 		t.Fatalf("got %v, want RoomDeleted", ev)
