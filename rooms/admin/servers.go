@@ -42,8 +42,8 @@ const (
 // The zero value serves without authentication, with the defaults below.
 type ServerConfig struct {
 	// Token, when not empty, is required as "authorization: Bearer <Token>"
-	// metadata on every call except the health service (reflection
-	// included); a missing or wrong one is UNAUTHENTICATED.
+	// metadata on every call except those of the health and server
+	// reflection services; a missing or wrong one is UNAUTHENTICATED.
 	Token string
 	// MaxRecvMsgBytes bounds one request message; 0 means
 	// DefaultMaxRecvMsgBytes. Bigger is RESOURCE_EXHAUSTED.
