@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"roomd/gen/openapiv2"
+
 	roomdv1 "roomd/gen/roomd/v1"
 )
 
@@ -104,11 +105,14 @@ const inProcessBufferBytes = 1 << 20
 // port nor TLS client settings, whatever the public listener uses.
 func ListenInProcess() *bufconn.Listener { return bufconn.Listen(inProcessBufferBytes) }
 
-// DialInProcess returns a client of the gRPC server serving ln.
+// DialInProcess returns a client of the gRPC server serving ln, for
+// NewGateway: a server stream that fails before it starts reports the
+// failure from Header (see headerOnFailure).
 func DialInProcess(ln *bufconn.Listener) (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///roomd-in-process",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStreamInterceptor(headerOnFailure))
 }
 
 // GatewayConfig configures NewGateway. The zero value is usable.
@@ -121,19 +125,33 @@ type GatewayConfig struct {
 }
 
 // NewGateway returns the admin HTTP handler: the REST gateway under /v1/,
-// /healthz and /openapi.json. It calls the gRPC server over conn (see
-// DialInProcess), so that server streaming (WatchRoom) works, which
-// grpc-gateway's in-process mode does not support. The gateway passes the
-// Authorization header on as "authorization" metadata (its default), so the
-// gRPC server checks REST calls' tokens too; /healthz and /openapi.json need
-// none.
+// /healthz and /openapi.json. It calls the gRPC server
+// over conn (see DialInProcess), so that server streaming (WatchRoom)
+// works, which grpc-gateway's in-process mode does not support. The gateway
+// passes the Authorization header on as "authorization" metadata (its
+// default), so the gRPC server checks REST calls' tokens too; /healthz and
+// /openapi.json need none.
+//
+// Mistakes are refused, never guessed at: an unknown field in a request
+// body is 400 naming it, a method a path does not have is 405 with an
+// Allow header, and a POST is never served by a GET route (grpc-gateway's
+// path length fallback is off). Every error has the same JSON shape,
+// {"code":...,"message":...,"details":[]}; only an error after a WatchRoom stream has started comes as a
+// line of its own, {"error":{...}}.
 func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (http.Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 2 * DefaultMaxRecvMsgBytes
 	}
+	routes, err := newRoutes()
+	if err != nil {
+		return nil, err
+	}
 	gw := runtime.NewServeMux(
 		runtime.WithForwardResponseOption(flushStreamStart),
 		runtime.WithErrorHandler(challengeUnauthenticated),
+		runtime.WithRoutingErrorHandler(routes.routingError),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON),
+		runtime.WithDisablePathLengthFallback(),
 	)
 	if err := roomdv1.RegisterRoomServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
@@ -187,9 +205,9 @@ func (w challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // gRPC stream sends its headers (WatchRoom does once the watch is in place),
 // instead of with the first event: a REST watcher of a quiet room would
 // otherwise hang without knowing it is being served. The gateway calls
-// response options with a nil message once before a stream's first message;
-// a stream that failed before sending headers has none and keeps its error
-// status (404 for a missing room).
+// response options with a nil message once before a stream's first message.
+// (A stream that failed before sending headers never gets here: see
+// headerOnFailure.)
 func flushStreamStart(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
 	md, _ := runtime.ServerMetadataFromContext(ctx)
 	if m != nil || md.HeaderMD.Len() == 0 {
