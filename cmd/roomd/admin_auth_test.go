@@ -219,8 +219,8 @@ func TestAdminTokenOverREST(t *testing.T) {
 		t.Errorf("REST WatchRoom with the token: first event %v, want ann joining", ev)
 	}
 
-	// Health and the API document stay open.
-	for _, path := range []string{"/healthz", "/openapi.json"} {
+	// Health, the API document and the index stay open.
+	for _, path := range []string{"/healthz", "/openapi.json", "/"} {
 		if resp, body := restWithAuthorization(t, s, "GET", path, ""); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s without a token: HTTP %d %s, want 200", path, resp.StatusCode, body)
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms/admin"
 )
 
 // restRaw calls the admin HTTP listener with the harness's token (if any)
@@ -123,4 +124,29 @@ func TestAdminRESTWatchRoomErrorShape(t *testing.T) {
 		t.Errorf("no token: HTTP %d, WWW-Authenticate %q; want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 	checkErrorShape(t, "no token", body, codes.Unauthenticated)
+}
+
+func TestAdminHTTPIndexAndUnknownPaths(t *testing.T) {
+	s := startServer(t, "-admin-token", testAdminToken)
+	s.token = "" // the index and 404s need none
+
+	resp, body := restRaw(t, s, "GET", "/", "", "")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET /: HTTP %d %q, want 200 with HTML", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{"roomd admin API", `href="/openapi.json"`, `href="/healthz"`, `href="/v1/rooms"`, admin.BuildVersion()} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET /: index does not mention %q:\n%s", want, body)
+		}
+	}
+
+	for _, path := range []string{"/nothing", "/v1", "/v1/nothing", "/openapi.yaml"} {
+		resp, body := restRaw(t, s, "GET", path, "", "")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: HTTP %d, want 404", path, resp.StatusCode)
+		}
+		if msg := checkErrorShape(t, "GET "+path, body, codes.NotFound); !strings.Contains(msg, path) {
+			t.Errorf("GET %s: message %q does not name the path", path, msg)
+		}
+	}
 }

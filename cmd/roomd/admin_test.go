@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms/admin"
 )
 
 // adminTimeout bounds every RPC and stream a test makes, so that a server
@@ -1034,14 +1035,23 @@ func TestAdminHealth(t *testing.T) {
 func TestAdminOpenAPI(t *testing.T) {
 	s := startServer(t)
 	var doc struct {
-		Swagger string                     `json:"swagger"`
-		Paths   map[string]json.RawMessage `json:"paths"`
+		Swagger string `json:"swagger"`
+		Info    struct {
+			Title, Description, Version string
+		} `json:"info"`
+		Paths map[string]json.RawMessage `json:"paths"`
 	}
 	if code := s.rest(t, "GET", "/openapi.json", "", &doc); code != http.StatusOK {
 		t.Fatalf("GET /openapi.json: HTTP %d", code)
 	}
 	if doc.Swagger != "2.0" {
 		t.Errorf("swagger %q, want 2.0", doc.Swagger)
+	}
+	// The product's name and the binary's version, not the proto file's
+	// name and the generator's placeholder.
+	if doc.Info.Title != "roomd admin API" || doc.Info.Description == "" ||
+		doc.Info.Version == "" || doc.Info.Version == "version not set" || doc.Info.Version != admin.BuildVersion() {
+		t.Errorf("info %+v, want title %q, a description and version %q", doc.Info, "roomd admin API", admin.BuildVersion())
 	}
 	for _, path := range []string{"/v1/rooms", "/v1/rooms/{roomId}", "/v1/rooms/{roomId}/events"} {
 		if _, ok := doc.Paths[path]; !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"slices"
@@ -132,6 +133,14 @@ func errNoSuchPath(r *http.Request) error {
 	return status.Errorf(codes.NotFound, "no such path: %s %s; the API is described at /openapi.json", r.Method, r.URL.Path)
 }
 
+// notFound answers paths outside the API with the gateway's JSON 404.
+func notFound(gw *runtime.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, m := runtime.MarshalerForRequest(gw, r)
+		runtime.HTTPError(r.Context(), gw, m, w, r, errNoSuchPath(r))
+	}
+}
+
 // headerOnFailure makes Header of a client stream that failed before the
 // server sent its headers return that failure; grpc-go returns no error
 // there and keeps the failure for Recv. The gateway reads Header before it
@@ -160,4 +169,19 @@ func (s headerErrorStream) Header() (metadata.MD, error) {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// indexPage is what GET / on the admin HTTP listener answers: what this is
+// and where to go.
+func indexPage(version string) []byte {
+	return fmt.Appendf(nil, `<!doctype html>
+<title>%[1]s</title>
+<h1>%[1]s</h1>
+<p>roomd %[2]s. REST and gRPC (roomd.v1.RoomService) admin API of roomd's rooms.</p>
+<ul>
+<li><a href="/v1/rooms">/v1/rooms</a>: the REST API's base (JSON; with an admin token, send it as "Authorization: Bearer &lt;token&gt;")</li>
+<li><a href="/openapi.json">/openapi.json</a>: the API's OpenAPI (Swagger 2.0) description</li>
+<li><a href="/healthz">/healthz</a>: health ("ok" when serving)</li>
+</ul>
+`, apiTitle, html.EscapeString(version))
 }

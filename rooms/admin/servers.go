@@ -20,8 +20,6 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
-	"roomd/gen/openapiv2"
-
 	roomdv1 "roomd/gen/roomd/v1"
 )
 
@@ -122,25 +120,36 @@ type GatewayConfig struct {
 	// one is 400. 0 means twice DefaultMaxRecvMsgBytes, room for a maximal
 	// request in JSON with its bytes in base64.
 	MaxBodyBytes int64
+	// Version is the version /openapi.json and the index page show; empty
+	// means BuildVersion().
+	Version string
 }
 
 // NewGateway returns the admin HTTP handler: the REST gateway under /v1/,
-// /healthz and /openapi.json. It calls the gRPC server
+// /healthz, /openapi.json, and a short index at /. It calls the gRPC server
 // over conn (see DialInProcess), so that server streaming (WatchRoom)
 // works, which grpc-gateway's in-process mode does not support. The gateway
 // passes the Authorization header on as "authorization" metadata (its
-// default), so the gRPC server checks REST calls' tokens too; /healthz and
-// /openapi.json need none.
+// default), so the gRPC server checks REST calls' tokens too; /healthz,
+// /openapi.json and the index need none.
 //
 // Mistakes are refused, never guessed at: an unknown field in a request
 // body is 400 naming it, a method a path does not have is 405 with an
 // Allow header, and a POST is never served by a GET route (grpc-gateway's
 // path length fallback is off). Every error has the same JSON shape,
-// {"code":...,"message":...,"details":[]}; only an error after a WatchRoom stream has started comes as a
+// {"code":...,"message":...,"details":[]}, unknown paths outside /v1/
+// included; only an error after a WatchRoom stream has started comes as a
 // line of its own, {"error":{...}}.
 func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (http.Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 2 * DefaultMaxRecvMsgBytes
+	}
+	if cfg.Version == "" {
+		cfg.Version = BuildVersion()
+	}
+	openAPI, err := openAPIDocument(cfg.Version)
+	if err != nil {
+		return nil, err
 	}
 	routes, err := newRoutes()
 	if err != nil {
@@ -159,6 +168,12 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	health := healthpb.NewHealthClient(conn)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, cfg.MaxBodyBytes))
+	mux.Handle("/", notFound(gw))
+	index := indexPage(cfg.Version)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(index)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -169,7 +184,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	})
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openapiv2.RoomServiceJSON)
+		_, _ = w.Write(openAPI)
 	})
 	return mux, nil
 }
