@@ -118,7 +118,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
 		admin.NewServiceWithOptions(hub, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
-		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, Logger: log})...)
+		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log})...)
 	// The gateway reaches the same gRPC server in process, without TLS; the
 	// server still checks the token it forwards.
 	inProcessLn := admin.ListenInProcess()
@@ -130,7 +130,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	defer gwConn.Close()
 	gwCtx, cancelGateway := context.WithCancel(context.Background())
 	defer cancelGateway()
-	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv)})
+	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv), Token: adminToken, MaxConcurrentCalls: cfg.adminMaxCalls})
 	if err != nil {
 		return err
 	}

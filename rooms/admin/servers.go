@@ -47,14 +47,19 @@ type ServerConfig struct {
 	// MaxRecvMsgBytes bounds one request message; 0 means
 	// DefaultMaxRecvMsgBytes. Bigger is RESOURCE_EXHAUSTED.
 	MaxRecvMsgBytes int
+	// MaxConcurrentCalls bounds the unary RoomService calls in progress;
+	// 0 means DefaultMaxConcurrentCalls. One more is RESOURCE_EXHAUSTED,
+	// refused before its request is read.
+	MaxConcurrentCalls int
 	// Logger gets the panics recovered from handlers; nil means
 	// slog.Default().
 	Logger *slog.Logger
 }
 
 // ServerOptions returns the options that make a gRPC server what cfg says:
-// a bound on requests, keepalive enforcement, a panic in a handler turned
-// into INTERNAL for that call only (and logged), and the token check.
+// the token check and a bound on calls in progress, both before a request
+// is read (admission); a bound on requests, keepalive enforcement, and a
+// panic in a handler turned into INTERNAL for that call only (and logged).
 func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	if cfg.MaxRecvMsgBytes <= 0 {
 		cfg.MaxRecvMsgBytes = DefaultMaxRecvMsgBytes
@@ -62,21 +67,14 @@ func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// Recovery is outermost, so that it also catches a panic in the others.
 	rec := recovery{log: cfg.Logger}
-	unary := []grpc.UnaryServerInterceptor{rec.unary}
-	stream := []grpc.StreamServerInterceptor{rec.stream}
-	if cfg.Token != "" {
-		auth := newTokenAuth(cfg.Token)
-		unary = append(unary, auth.unary)
-		stream = append(stream, auth.stream)
-	}
 	return []grpc.ServerOption{
+		grpc.InTapHandle(newAdmission(cfg.Token, cfg.MaxConcurrentCalls).tap),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPing, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
+		grpc.UnaryInterceptor(rec.unary),
+		grpc.StreamInterceptor(rec.stream),
 	}
 }
 
@@ -116,10 +114,17 @@ func DialInProcess(ln *bufconn.Listener) (*grpc.ClientConn, error) {
 // GatewayConfig configures NewGateway. The zero value is usable.
 type GatewayConfig struct {
 	// MaxBodyBytes bounds a REST request body, which the gateway reads whole
-	// before the gRPC server sees the call (and checks its token); a bigger
-	// one is 400. 0 means twice DefaultMaxRecvMsgBytes, room for a maximal
-	// request in JSON with its bytes in base64.
+	// before the gRPC server sees the call; a bigger one is 400. 0 means
+	// twice DefaultMaxRecvMsgBytes, room for a maximal request in JSON with
+	// its bytes in base64.
 	MaxBodyBytes int64
+	// Token, when not empty, is checked on every /v1/ request before its
+	// body is read (the gRPC server checks it again); see ServerConfig.
+	Token string
+	// MaxConcurrentCalls bounds the /v1/ requests with a body in progress;
+	// 0 means DefaultMaxConcurrentCalls. One more is 429, refused before
+	// its body is read.
+	MaxConcurrentCalls int
 	// Version is the version /openapi.json and the index page show; empty
 	// means BuildVersion().
 	Version string
@@ -157,7 +162,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	}
 	gw := runtime.NewServeMux(
 		runtime.WithForwardResponseOption(flushStreamStart),
-		runtime.WithErrorHandler(challengeUnauthenticated),
+		runtime.WithErrorHandler(gatewayError),
 		runtime.WithRoutingErrorHandler(routes.routingError),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON),
 		runtime.WithDisablePathLengthFallback(),
@@ -167,7 +172,8 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	}
 	health := healthpb.NewHealthClient(conn)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", http.MaxBytesHandler(gw, cfg.MaxBodyBytes))
+	admit := newAdmission(cfg.Token, cfg.MaxConcurrentCalls)
+	mux.Handle("/v1/", admitREST(admit, gw, http.MaxBytesHandler(gw, cfg.MaxBodyBytes)))
 	mux.Handle("/", notFound(gw))
 	index := indexPage(cfg.Version)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -189,10 +195,31 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	return mux, nil
 }
 
-// challengeUnauthenticated answers UNAUTHENTICATED with 401 and a proper
-// RFC 6750 challenge in WWW-Authenticate: grpc-gateway would put the bare
-// status message there. The JSON error body is the gateway's usual one.
-func challengeUnauthenticated(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+// admitREST lets a REST request reach next only with the token and, if it
+// has a body, a free slot; a refusal is the gateway's usual JSON error
+// (401 with its challenge, or 429), sent without reading the body.
+func admitREST(a *admission, gw *runtime.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.checkToken(r.Header.Values("Authorization")); err != nil {
+			gatewayError(r.Context(), gw, strictJSON, w, r, err)
+			return
+		}
+		if r.ContentLength != 0 {
+			if err := a.acquire(); err != nil {
+				gatewayError(r.Context(), gw, strictJSON, w, r, err)
+				return
+			}
+			defer a.release()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// gatewayError is the gateway's error handler, and admitREST's: the usual
+// JSON error with the HTTP status of its code, where UNAUTHENTICATED's 401
+// carries a proper RFC 6750 challenge in WWW-Authenticate (grpc-gateway
+// would put the bare status message there).
+func gatewayError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if status.Code(err) == codes.Unauthenticated {
 		challenge := `Bearer realm="roomd admin"`
 		if r.Header.Get("Authorization") != "" {

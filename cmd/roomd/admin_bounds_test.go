@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	roomdv1 "roomd/gen/roomd/v1"
+)
+
+// allocatedDuring reports the bytes the whole process allocated while f
+// ran: the server runs in this process, so a server that reads and decodes
+// what it was sent shows here, whatever the garbage collector does after.
+func allocatedDuring(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// preEncoded is a gRPC codec that sends bytes encoded beforehand, so the
+// test's own calls allocate nothing per request.
+type preEncoded struct{}
+
+func (preEncoded) Marshal(v any) ([]byte, error)      { return v.([]byte), nil }
+func (preEncoded) Unmarshal(data []byte, v any) error { return nil }
+func (preEncoded) Name() string                       { return "proto" }
+
+// Callers without the token cost the server nothing of what they send: the
+// token is checked from the headers, before a body is read or decoded.
+func TestAdminRefusesWithoutTheTokenBeforeReadingTheRequest(t *testing.T) {
+	s := startServer(t, "-admin-token", "secret-token")
+	const callers = 20
+
+	t.Run("REST", func(t *testing.T) {
+		body := []byte(`{"roomId":"big","metadata":{"k":"` + strings.Repeat("x", 7<<20) + `"}}`)
+		// Uploaders of big bodies ask before sending them (curl does past
+		// 1 MiB); a server that refuses unread then never gets the body,
+		// and the client reads the refusal instead of a broken pipe.
+		client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+		defer client.CloseIdleConnections()
+		var wg sync.WaitGroup
+		statuses := make(chan int, callers)
+		allocated := allocatedDuring(func() {
+			for range callers {
+				wg.Go(func() {
+					req, _ := http.NewRequest("POST", s.adminURL+"/v1/rooms", bytes.NewReader(body))
+					req.Header.Set("Expect", "100-continue")
+					resp, err := client.Do(req)
+					if err != nil {
+						t.Errorf("POST without a token: %v; want a 401", err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					statuses <- resp.StatusCode
+				})
+			}
+			wg.Wait()
+		})
+		close(statuses)
+		for code := range statuses {
+			if code != http.StatusUnauthorized {
+				t.Errorf("POST of 7 MiB without a token: HTTP %d, want 401", code)
+			}
+		}
+		if sent := uint64(callers * len(body)); allocated > sent/8 {
+			t.Errorf("%d MiB allocated while refusing %d MiB of requests without a token; the bodies were read", allocated>>20, sent>>20)
+		}
+	})
+
+	t.Run("gRPC", func(t *testing.T) {
+		conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(8<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		req, err := proto.Marshal(&roomdv1.PublishRequest{RoomId: "big", Payload: &roomdv1.PublishRequest_Text{Text: strings.Repeat("x", 3800<<10)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		allocated := allocatedDuring(func() {
+			for range callers {
+				wg.Go(func() {
+					var resp roomdv1.PublishResponse
+					err := conn.Invoke(context.Background(), roomdv1.RoomService_Publish_FullMethodName, req, &resp, grpc.ForceCodec(preEncoded{}))
+					if status.Code(err) != codes.Unauthenticated {
+						t.Errorf("Publish of 3.8 MB without a token: %v, want UNAUTHENTICATED", err)
+					}
+				})
+			}
+			wg.Wait()
+		})
+		if sent := uint64(callers * len(req)); allocated > sent/8 {
+			t.Errorf("%d MiB allocated while refusing %d MiB of requests without a token; the requests were read", allocated>>20, sent>>20)
+		}
+	})
+}
+
+// A REST request with a body holds one of -admin-max-calls slots from
+// before its body is read until it is answered; one more is 429.
+func TestAdminRESTCallsInProgressAreBounded(t *testing.T) {
+	s := startServer(t, "-admin-max-calls", "2")
+	var wg sync.WaitGroup
+	var writers []*io.PipeWriter
+	for range 2 {
+		r, w := io.Pipe()
+		writers = append(writers, w)
+		wg.Go(func() {
+			resp, err := http.Post(s.adminURL+"/v1/rooms", "application/json", r)
+			if err != nil {
+				t.Errorf("slow POST: %v", err)
+				return
+			}
+			resp.Body.Close()
+		})
+		w.Write([]byte(`{"roomId":`)) // the body has begun and will wait
+	}
+	var refusal map[string]any
+	eventually(t, "a third request with a body is refused while two are in progress", func() bool {
+		return s.rest(t, "POST", "/v1/rooms", `{"roomId":"third"}`, &refusal) == http.StatusTooManyRequests
+	})
+	if refusal["code"] != float64(codes.ResourceExhausted) || refusal["message"] != "2 admin calls are in progress, the most allowed at once; retry shortly" {
+		t.Errorf("refusal %v, want RESOURCE_EXHAUSTED saying the limit", refusal)
+	}
+	if code := s.rest(t, "GET", "/v1/rooms", "", nil); code != http.StatusOK {
+		t.Errorf("GET (no body) while the slots are taken: HTTP %d, want 200", code)
+	}
+	for i, w := range writers {
+		w.Write([]byte(`"slow-` + string(rune('a'+i)) + `"}`))
+		w.Close()
+	}
+	wg.Wait()
+	if code := s.rest(t, "POST", "/v1/rooms", `{"roomId":"after"}`, nil); code != http.StatusOK {
+		t.Errorf("POST once the slow ones finished: HTTP %d, want 200", code)
+	}
+}
