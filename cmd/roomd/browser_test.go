@@ -203,11 +203,12 @@ func TestBrowserDemoChat(t *testing.T) {
 }
 
 // cutProxy forwards TCP to roomd and can drop every connection at once, as
-// a network failure would.
+// a network failure would; it counts the connections it accepts.
 type cutProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	ln      net.Listener
+	mu      sync.Mutex
+	conns   []net.Conn
+	accepts []time.Time
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
@@ -227,6 +228,9 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			p.accepts = append(p.accepts, time.Now())
+			p.mu.Unlock()
 			out, err := net.Dial("tcp", target)
 			if err != nil {
 				in.Close()
@@ -243,6 +247,9 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 	return p
 }
 
+// base is the proxy's URL: pages loaded from it connect through it.
+func (p *cutProxy) base() string { return "http://" + p.ln.Addr().String() }
+
 func (p *cutProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -250,6 +257,19 @@ func (p *cutProxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// acceptsSince lists the connections accepted since t.
+func (p *cutProxy) acceptsSince(t time.Time) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var since []time.Time
+	for _, at := range p.accepts {
+		if !at.Before(t) {
+			since = append(since, at)
+		}
+	}
+	return since
 }
 
 // The network drops while messages are published: the page reconnects by
@@ -263,7 +283,7 @@ func TestBrowserResumeAfterConnectionCut(t *testing.T) {
 	}
 	proxy := startCutProxy(t, s.public)
 	browser := newBrowser(t)
-	page := openChat(t, browser, "http://"+proxy.ln.Addr().String(), "ann", "news")
+	page := openChat(t, browser, proxy.base(), "ann", "news")
 	publish := func(text string) {
 		t.Helper()
 		if _, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "news", Payload: &roomdv1.PublishRequest_Text{Text: text}}); err != nil {

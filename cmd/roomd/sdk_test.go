@@ -326,3 +326,111 @@ func TestSDKRequestsWaitForTheJoinOrFailAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A client whose join fails with its connection (here the join's ack is
+// bigger than the send queue, so the server closes with 4002) must back off
+// like any other failing client: the backoff starts over only once its rooms
+// are joined, never on welcome alone.
+func TestSDKBacksOffWhileJoinsKeepFailing(t *testing.T) {
+	s := startServer(t, "-max-queue-bytes", "2048")
+	for i := range 20 {
+		s.dial(t, "big", fmt.Sprintf("user=%s-%02d", strings.Repeat("x", 100), i))
+	}
+	proxy := startCutProxy(t, s.public)
+	browser := newBrowser(t)
+	tab := sdkPage(t, browser, proxy.base())
+	start := time.Now()
+	evalJS[bool](t, tab, `window.states = [];
+		window.big = sdk.connect(location.origin.replace(/^http/, 'ws') + '/ws', {
+			user: 'ann', onState: (state, d) => states.push({ state, code: d.code || 0, attempt: d.attempt || 0, delayMs: d.delayMs || 0 }),
+		});
+		big.join('big'); true`)
+	const window = 4 * time.Second
+	deadline := time.Now().Add(window)
+	// Counting connections needs the whole window: this waits for it by
+	// polling for the first one over the bound.
+	for time.Now().Before(deadline) {
+		if n := len(proxy.acceptsSince(start)); n > 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	attempts := proxy.acceptsSince(start)
+	evalJS[bool](t, tab, `big.close(); true`)
+	var states []struct {
+		State   string  `json:"state"`
+		Code    int     `json:"code"`
+		Attempt int     `json:"attempt"`
+		DelayMs float64 `json:"delayMs"`
+	}
+	if err := json.Unmarshal([]byte(evalJS[string](t, tab, `JSON.stringify(states)`)), &states); err != nil {
+		t.Fatal(err)
+	}
+	reconnects := 0
+	for _, st := range states {
+		if st.State != "reconnecting" || st.DelayMs == 0 {
+			continue // not a failure: the retry starting
+		}
+		reconnects++
+		if st.Code != 4002 {
+			t.Fatalf("reconnecting after close %d, want 4002 (the oversized join ack this test relies on): %+v", st.Code, states)
+		}
+		if st.Attempt != reconnects {
+			t.Fatalf("reconnect %d reported attempt %d: the backoff started over before any join succeeded (%+v)", reconnects, st.Attempt, states)
+		}
+		if floor := 250 * float64(int(1)<<(st.Attempt-1)); st.Attempt <= 6 && st.DelayMs < floor {
+			t.Errorf("attempt %d waits %v ms, want at least %v", st.Attempt, st.DelayMs, floor)
+		}
+	}
+	if reconnects < 2 {
+		t.Fatalf("only %d reconnects in %v: %+v", reconnects, window, states)
+	}
+	// 250+500+1000+2000 ms of minimum delays: at most 5 connections in 4 s.
+	if len(attempts) > 5 {
+		t.Errorf("%d connections in %v, want at most 5 with a growing backoff", len(attempts), window)
+	}
+}
+
+// A server that answers every upgrade with a plain HTTP refusal (as roomd
+// did for a refused origin before it closed those with 4403) looks to a
+// browser like a network failure: the SDK backs off and says the server
+// refuses or cannot be reached.
+func TestSDKSaysWhenTheServerRefusesBeforeAnyWelcome(t *testing.T) {
+	s := startServer(t)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	t.Cleanup(refusing.Close)
+	browser := newBrowser(t)
+	tab := sdkPage(t, browser, "http://"+s.public)
+	evalJS[bool](t, tab, `window.states = [];
+		window.refused = sdk.connect('`+strings.Replace(refusing.URL, "http", "ws", 1)+`/ws', {
+			user: 'ann', onState: (state, d) => states.push({ state, ...d }),
+		}); true`)
+	waitJS(t, tab, "three attempts failed", `states.filter((s) => s.state === 'reconnecting' && s.delayMs).length >= 3`)
+	evalJS[bool](t, tab, `refused.close(); true`)
+	var states []struct {
+		State       string  `json:"state"`
+		Code        int     `json:"code"`
+		Reason      string  `json:"reason"`
+		Unreachable bool    `json:"unreachable"`
+		Attempt     int     `json:"attempt"`
+		DelayMs     float64 `json:"delayMs"`
+	}
+	if err := json.Unmarshal([]byte(evalJS[string](t, tab, `JSON.stringify(states)`)), &states); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, st := range states {
+		if st.State != "reconnecting" || st.DelayMs == 0 {
+			continue // not a failure: the retry starting
+		}
+		n++
+		if st.Code != 1006 || !st.Unreachable || st.Reason != "the server refused the connection or could not be reached" {
+			t.Errorf("reconnecting detail %+v, want 1006, unreachable and the reason", st)
+		}
+		if floor := 250 * float64(int(1)<<(n-1)); st.Attempt != n || st.DelayMs < floor {
+			t.Errorf("reconnect %d: %+v, want attempt %d waiting at least %v ms", n, st, n, floor)
+		}
+	}
+}

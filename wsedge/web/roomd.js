@@ -16,9 +16,10 @@
 // The client reconnects by itself with exponential backoff and jitter,
 // rejoins its rooms and resumes each from the last sequence it saw, so no
 // message is silently lost: when the server's history no longer reaches
-// back, the room's onGap is called and it rejoins from now. It does not
-// reconnect after a terminal close: kicked (4000), unauthorized (4401),
-// forbidden (4403).
+// back, the room's onGap is called and it rejoins from now. The backoff
+// starts over only once every room is joined again, so a connection that
+// fails after its welcome still backs off. It does not reconnect after a
+// terminal close: kicked (4000), unauthorized (4401), forbidden (4403).
 
 export const PROTOCOL = 'roomd.v1.json';
 
@@ -28,6 +29,12 @@ export const TERMINAL_CLOSE_CODES = { 4000: 'kicked', 4401: 'unauthorized', 4403
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10000;
 const REQUEST_TIMEOUT_MS = 10000;
+
+// A browser reports every connection that failed without a close frame as
+// 1006, and cannot tell why: an HTTP refusal of the upgrade looks the same
+// as a server that is down.
+const CLOSE_ABNORMAL = 1006;
+const UNREACHABLE = 'the server refused the connection or could not be reached';
 
 // RoomdError is how a request fails: code is one of the protocol's stable
 // error codes, or one of the SDK's own: 'timeout' (no connection, join or
@@ -47,9 +54,13 @@ export class RoomdError extends Error {
 //   user         development mode only: appended as ?user=
 //   onState(state, detail)  'connecting' | 'open' | 'reconnecting' |
 //                'closed' | 'kicked' | 'unauthorized' | 'forbidden';
-//                detail has {code, reason, attempt, delayMs} where known.
-//                'open' means connected; each room reports its own join
-//                (Room onState).
+//                detail has {code, reason, attempt, delayMs} where known:
+//                'reconnecting' comes once with delayMs when a connection
+//                is lost (code and reason say how; unreachable: true when
+//                it failed before the server's welcome, which a browser
+//                cannot tell from a refusal), then without it as the next
+//                attempt starts. 'open' means connected; each room
+//                reports its own join (Room onState).
 //   requestTimeoutMs  how long a request may wait for the connection, its
 //                room's join and the server's answer (10000; 0: forever)
 //   onDirect(msg)  a message sent to this client alone
@@ -69,7 +80,7 @@ class Client {
     this.rooms = new Map(); // name -> Room, for every room to be in
     this.pending = new Map(); // request id -> request sent, awaiting its answer
     this.nextID = 1;
-    this.attempt = 0;
+    this.attempt = 0; // connections failed since the client was last settled
     this.state = 'idle';
     this.clientId = '';
     this.userId = '';
@@ -79,8 +90,12 @@ class Client {
 
   open() {
     this.timer = undefined;
+    this.welcomed = false;
     this.kickReason = '';
-    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.attempt });
+    // A retry reports why the last attempt failed, without delayMs: it is
+    // under way.
+    if (this.attempt === 0) this.setState('connecting', { attempt: 0 });
+    else this.setState('reconnecting', { ...this.lastFailure, attempt: this.attempt });
     const ws = new this.WebSocket(this.url.toString(), PROTOCOL);
     this.ws = ws;
     ws.onmessage = (e) => this.onFrame(e.data);
@@ -105,11 +120,12 @@ class Client {
     }
     switch (f.type) {
       case 'welcome':
+        this.welcomed = true;
         this.clientId = f.clientId;
         this.userId = f.userId;
-        this.attempt = 0;
         this.setState('open', { clientId: f.clientId, userId: f.userId });
         for (const room of [...this.rooms.values()]) room.sendJoin();
+        this.settleIfJoined();
         break;
       case 'ack':
       case 'error': {
@@ -139,6 +155,16 @@ class Client {
     }
   }
 
+  // settleIfJoined starts the backoff over once every room is joined again.
+  // Not on welcome alone: a join can still fail and take the connection with
+  // it (an ack bigger than the send queue closes with 4002), and a client
+  // that reset there would come back every few hundred milliseconds forever.
+  settleIfJoined() {
+    if (!this.connected) return;
+    for (const room of this.rooms.values()) if (room.state !== 'joined') return;
+    this.attempt = 0;
+  }
+
   onClose(ws, code, reason) {
     if (ws !== this.ws) return;
     this.failPending('disconnected', 'the connection closed before the server answered; the request may or may not have taken effect');
@@ -153,7 +179,13 @@ class Client {
     // that many clients dropped at once do not come back at once.
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.attempt, 10));
     const delayMs = Math.round(cap / 2 + Math.random() * cap / 2);
-    this.setState('reconnecting', { code, reason, attempt: this.attempt, delayMs });
+    const failure = { code, reason };
+    if (code === CLOSE_ABNORMAL && !this.welcomed) {
+      failure.unreachable = true;
+      failure.reason = reason || UNREACHABLE;
+    }
+    this.lastFailure = failure;
+    this.setState('reconnecting', { ...failure, attempt: this.attempt, delayMs });
     this.timer = setTimeout(() => this.open(), delayMs);
   }
 
@@ -298,6 +330,7 @@ class Room {
     const queued = this.queue;
     this.queue = [];
     for (const req of queued) if (!req.done) this.client.send(req);
+    this.client.settleIfJoined();
   }
 
   onJoinError(err) {
@@ -335,6 +368,7 @@ class Room {
     for (const req of queued) settle(req, 'reject', err);
     this.setState(state, { code: err.code, reason: reason || '', message: err.message });
     if (state === 'deleted') this.handlers.onDeleted?.(reason || '');
+    this.client.settleIfJoined();
   }
 
   // rejoin joins again a room that failed, was deleted or was left, or that
