@@ -182,7 +182,7 @@ func (h *Hub) BanClient(clientID, reason string, d time.Duration) (ClientInfo, B
 	info.RoomID = bans[0].RoomID
 	// If the client leaves on its own meanwhile, the ban still stands: the
 	// call did what it was asked.
-	h.disconnect(c, CloseKicked, reason, true)
+	h.disconnect(c, departure{CauseKicked, CloseKicked, reason}, true)
 	for _, b := range bans {
 		if _, err := h.KickUser(c.info.UserID, b.RoomID, reason); err != nil {
 			return ClientInfo{}, Ban{}, err

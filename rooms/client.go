@@ -41,6 +41,7 @@ type Client struct {
 
 	mu           sync.Mutex // a leaf: nothing is locked while it is held
 	disconnected bool
+	departure    departure   // why, once disconnected: every membership ends with it
 	rooms        []*member   // few (a raw client has one): a slice beats a map
 	gone         atomic.Bool // mirrors disconnected for lock-free checks
 }

@@ -45,3 +45,45 @@ func (c CloseCode) String() string {
 	}
 	return "other"
 }
+
+// LeaveCause says why a member left a room. It comes from what the server
+// itself did or saw, never from the close code: a client may close with any
+// code, 4000 included, and that is still the client closing.
+type LeaveCause uint8
+
+const (
+	// CauseLeft: a session client left the room and stays connected.
+	CauseLeft LeaveCause = iota + 1
+	// CauseClosedByClient: the client sent a close frame first.
+	CauseClosedByClient
+	// CauseDropped: the connection was lost (no pong, no close frame) or
+	// the server closed it for something the client did or could not do:
+	// a protocol or policy violation, a slow consumer, an expired token, an
+	// internal error.
+	CauseDropped
+	// CauseKicked: kicked (or banned) through the admin API.
+	CauseKicked
+	// CauseRoomDeleted: the room was deleted.
+	CauseRoomDeleted
+	// CauseShutdown: the server is shutting down.
+	CauseShutdown
+)
+
+// String names the cause for logs.
+func (c LeaveCause) String() string {
+	switch c {
+	case CauseLeft:
+		return "left"
+	case CauseClosedByClient:
+		return "closed by client"
+	case CauseDropped:
+		return "dropped"
+	case CauseKicked:
+		return "kicked"
+	case CauseRoomDeleted:
+		return "room deleted"
+	case CauseShutdown:
+		return "shutdown"
+	}
+	return "unknown"
+}

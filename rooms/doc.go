@@ -11,6 +11,14 @@
 // hears presence, and is sent a notice instead of being closed when one of
 // its rooms is deleted or it is kicked from one room.
 //
+// Watchers hear every leave with its LeaveCause, taken from what the Hub did
+// (a kick, a deletion, a slow consumer dropped) or what the transport saw
+// and passes to Leave (the client's close frame, a lost connection, a rule
+// broken, shutdown), never inferred from the close code; and with a close
+// code only when the connection closed. A client is disconnected once: the
+// first to claim it (Hub or transport) says why, and any membership ended
+// after that ends with the same departure.
+//
 // # History
 //
 // Each room keeps its last HistorySize messages with their sequence numbers

@@ -254,7 +254,7 @@ func BenchmarkRegistry(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				h.Leave(c, CloseNormal, "")
+				h.Leave(c, CauseClosedByClient, CloseNormal, "")
 				i++
 			}
 		})
@@ -272,7 +272,7 @@ func BenchmarkRegistry(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				h.Leave(c, CloseNormal, "")
+				h.Leave(c, CauseClosedByClient, CloseNormal, "")
 				i++
 			}
 		})

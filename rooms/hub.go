@@ -204,19 +204,29 @@ func (h *Hub) ListRooms(after string, limit int) (page []RoomInfo, more bool) {
 	return page, more
 }
 
+// DeleteResult says what DeleteRoom did to the room's members.
+type DeleteResult struct {
+	// Removed is how many members the room had; all of them are gone.
+	Removed int
+	// Disconnected is how many of them DeleteRoom closed with
+	// CloseRoomDeleted: the raw members. Session members are told with a
+	// room_deleted notice and stay connected, and a member whose
+	// connection was already ending on its own is not counted.
+	Disconnected int
+}
+
 // DeleteRoom removes a room. Raw members are closed with CloseRoomDeleted;
-// session members get a room_deleted notice and stay connected. It returns
-// how many members the room had.
-func (h *Hub) DeleteRoom(roomID string) (int, error) {
+// session members get a room_deleted notice and stay connected.
+func (h *Hub) DeleteRoom(roomID string) (DeleteResult, error) {
 	if err := ValidateRoomID(roomID); err != nil {
-		return 0, err
+		return DeleteResult{}, err
 	}
 	s := h.roomShard(roomID)
 	s.mu.Lock()
 	r := s.rooms[roomID]
 	if r == nil {
 		s.mu.Unlock()
-		return 0, errorf(ErrRoomNotFound, "room %q not found", roomID)
+		return DeleteResult{}, errorf(ErrRoomNotFound, "room %q not found", roomID)
 	}
 	delete(s.rooms, roomID)
 	h.roomCount.Add(-1)
@@ -227,17 +237,27 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 	r.closed = true
 	const reason = "room deleted"
 	members := slices.Clone(r.members)
+	closed := departure{CauseRoomDeleted, CloseRoomDeleted, reason}
 	var closing []*Client
 	for _, m := range members {
-		r.removeLocked(m, CloseRoomDeleted, reason)
 		c := m.client
+		d := departure{CauseRoomDeleted, 0, reason} // a session member stays connected
 		c.mu.Lock()
+		switch {
+		case c.disconnected:
+			d = c.departure // its connection is already ending on its own
+		case !c.session:
+			// Claimed here, under the room's lock, so that the event below
+			// and the count tell what happens to the connection.
+			c.claimDisconnectLocked(closed)
+			d = closed
+			closing = append(closing, c)
+		}
 		c.dropMemberLocked(m)
 		c.mu.Unlock()
+		r.removeLocked(m, d)
 		if c.session {
 			h.sendLocked(c, &Message{RoomID: r.id, Kind: Notice, Event: "room_deleted", Reason: reason, Time: time.Now()})
-		} else {
-			closing = append(closing, c)
 		}
 	}
 	r.emitLocked(Event{Kind: EventRoomDeleted})
@@ -247,9 +267,9 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 	r.mu.Unlock()
 
 	for _, c := range closing {
-		h.disconnect(c, CloseRoomDeleted, reason, true)
+		h.finishDisconnect(c, closed, true)
 	}
-	return len(members), nil
+	return DeleteResult{Removed: len(members), Disconnected: len(closing)}, nil
 }
 
 // roomCapacity is the most members r admits: its own MaxClients, capped by

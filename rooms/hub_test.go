@@ -191,19 +191,19 @@ func TestAutoCreatedRoomVanishesWithLastMember(t *testing.T) {
 	if info, _ := h.GetRoom("auto"); !info.AutoCreated || info.ClientCount != 2 {
 		t.Fatalf("room = %+v", info)
 	}
-	h.Leave(a, CloseNormal, "")
-	h.Leave(a, CloseNormal, "") // twice is harmless
+	h.Leave(a, CauseClosedByClient, CloseNormal, "")
+	h.Leave(a, CauseClosedByClient, CloseNormal, "") // twice is harmless
 	if _, err := h.GetRoom("auto"); err != nil {
 		t.Fatal("room vanished with a member left")
 	}
-	h.Leave(b, CloseNormal, "")
+	h.Leave(b, CauseClosedByClient, CloseNormal, "")
 	if _, err := h.GetRoom("auto"); !errors.Is(err, ErrRoomNotFound) {
 		t.Fatalf("GetRoom after last leave = %v", err)
 	}
 	// An admin-made room stays.
 	h.CreateRoom("kept", RoomOptions{})
 	c, _ := join(t, h, "kept", "", false)
-	h.Leave(c, CloseNormal, "")
+	h.Leave(c, CauseClosedByClient, CloseNormal, "")
 	if _, err := h.GetRoom("kept"); err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +247,9 @@ func TestKickAndDelete(t *testing.T) {
 	if closed, code, _ := a2T.closedWith(); !closed || code != CloseKicked {
 		t.Errorf("alice's second connection not kicked")
 	}
-	n, err := h.DeleteRoom("r")
-	if err != nil || n != 1 {
-		t.Fatalf("DeleteRoom = %d, %v", n, err)
+	res, err := h.DeleteRoom("r")
+	if err != nil || res != (DeleteResult{Removed: 1, Disconnected: 1}) {
+		t.Fatalf("DeleteRoom = %+v, %v", res, err)
 	}
 	if closed, code, _ := bT.closedWith(); !closed || code != CloseRoomDeleted {
 		t.Errorf("member of deleted room: %v %d", closed, code)
@@ -301,7 +301,7 @@ func TestWatchSeesJoinPublishLeaveDelete(t *testing.T) {
 	}
 	c, _ := join(t, h, "r", "u", false)
 	h.Publish(&Message{RoomID: "r", Payload: []byte("hi"), FromClientID: c.ID()})
-	h.Leave(c, CloseNormal, "done")
+	h.Leave(c, CauseClosedByClient, CloseNormal, "done")
 	h.DeleteRoom("r")
 	var kinds []EventKind
 	for e := range w.C {
@@ -398,5 +398,102 @@ func TestPresenceOverflowDropsTheMember(t *testing.T) {
 			t.Fatal("a session member whose queue overflowed with presence was never dropped")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// leaves drains a watcher and returns its ClientLeft events by client id.
+func leaves(t *testing.T, w *Watcher) map[string]Event {
+	t.Helper()
+	out := map[string]Event{}
+	for len(w.C) > 0 {
+		if e := <-w.C; e.Kind == EventClientLeft {
+			out[e.Client.ClientID] = e
+		}
+	}
+	return out
+}
+
+func checkLeave(t *testing.T, what string, e Event, cause LeaveCause, code CloseCode) {
+	t.Helper()
+	if e.Kind != EventClientLeft || e.Cause != cause || e.CloseCode != code {
+		t.Errorf("%s: event %+v, want a leave with cause %v and close code %d", what, e, cause, code)
+	}
+}
+
+// The Hub says why each member left from what it did itself, and a close
+// code only for a connection that closes.
+func TestLeaveCauses(t *testing.T) {
+	h := NewHub(Config{})
+	h.CreateRoom("r", RoomOptions{})
+	w, err := h.Watch("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, rawT := join(t, h, "r", "rob", false)
+	sesT := &fakeTransport{}
+	ses, err := h.Connect(ClientInfo{UserID: "sam"}, sesT, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejoin := func() {
+		t.Helper()
+		if _, err := h.JoinRoom(ses, "r", JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rejoin()
+
+	h.LeaveRoom(ses, "r")
+	checkLeave(t, "LeaveRoom", leaves(t, w)[ses.ID()], CauseLeft, 0)
+	rejoin()
+	h.KickUser("sam", "r", "out")
+	checkLeave(t, "KickUser from one room", leaves(t, w)[ses.ID()], CauseKicked, 0)
+	rejoin()
+
+	res, err := h.DeleteRoom("r")
+	if err != nil || res != (DeleteResult{Removed: 2, Disconnected: 1}) {
+		t.Errorf("DeleteRoom = %+v, %v; want 2 removed, 1 disconnected", res, err)
+	}
+	got := leaves(t, w)
+	checkLeave(t, "raw member of a deleted room", got[raw.ID()], CauseRoomDeleted, CloseRoomDeleted)
+	checkLeave(t, "session member of a deleted room", got[ses.ID()], CauseRoomDeleted, 0)
+	if closed, code, _ := rawT.closedWith(); !closed || code != CloseRoomDeleted {
+		t.Errorf("raw member: closed %v with %d, want 4001", closed, code)
+	}
+	if closed, _, _ := sesT.closedWith(); closed {
+		t.Error("session member of a deleted room was closed")
+	}
+
+	// A client closing with 4000 itself is not a kick: the transport says
+	// who closed.
+	h.CreateRoom("s", RoomOptions{})
+	w, _ = h.Watch("s")
+	c, _ := join(t, h, "s", "", false)
+	h.Leave(c, CauseClosedByClient, CloseKicked, "kicked")
+	checkLeave(t, "client closing with 4000", leaves(t, w)[c.ID()], CauseClosedByClient, CloseKicked)
+}
+
+// A raw member whose connection is already ending when its room is deleted
+// is reported with its own departure and not counted as closed by the
+// deletion.
+func TestDeleteRoomRacingAClientsOwnClose(t *testing.T) {
+	h := NewHub(Config{})
+	h.CreateRoom("r", RoomOptions{})
+	w, _ := h.Watch("r")
+	c, ft := join(t, h, "r", "", false)
+	// What Leave does first, before it reaches the room.
+	own := departure{CauseClosedByClient, CloseNormal, "bye"}
+	c.mu.Lock()
+	c.claimDisconnectLocked(own)
+	c.mu.Unlock()
+
+	res, err := h.DeleteRoom("r")
+	if err != nil || res != (DeleteResult{Removed: 1, Disconnected: 0}) {
+		t.Errorf("DeleteRoom = %+v, %v; want 1 removed, 0 disconnected", res, err)
+	}
+	checkLeave(t, "member already closing", leaves(t, w)[c.ID()], CauseClosedByClient, CloseNormal)
+	h.finishDisconnect(c, own, false) // the rest of Leave
+	if closed, _, _ := ft.closedWith(); closed {
+		t.Error("DeleteRoom closed a connection that was closing on its own")
 	}
 }

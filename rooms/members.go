@@ -35,7 +35,7 @@ func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) 
 		return nil, err
 	}
 	if _, err := h.JoinRoom(c, roomID, JoinOptions{AutoCreate: autoCreate}); err != nil {
-		h.disconnect(c, CloseAbnormal, "", false)
+		h.disconnect(c, departure{CauseDropped, CloseAbnormal, ""}, false)
 		return nil, err
 	}
 	return c, nil
@@ -160,52 +160,77 @@ func (h *Hub) LeaveRoom(c *Client, roomID string) error {
 	if m == nil {
 		return errorf(ErrNotJoined, "not a member of room %q", roomID)
 	}
-	h.removeMember(m, CloseNormal, "left the room")
+	h.removeMember(m, departure{CauseLeft, 0, "left the room"})
 	return nil
 }
 
 // Leave ends a client after its connection ended with code: it leaves every
-// room. It does nothing if the client was already removed (kicked, dropped).
-func (h *Hub) Leave(c *Client, code CloseCode, reason string) {
-	h.disconnect(c, code, reason, false)
+// room. The transport says why (cause) from what it saw: the client's close
+// frame, a lost connection, a rule the client broke, shutdown. It does
+// nothing if the client was already removed (kicked, dropped, its raw room
+// deleted), whose leave the Hub has already reported.
+func (h *Hub) Leave(c *Client, cause LeaveCause, code CloseCode, reason string) {
+	h.disconnect(c, departure{cause, code, reason}, false)
 }
 
 // disconnect takes c out of every room and the index and, with
-// closeTransport, closes its connection. Only the first call does anything.
-// The caller must hold no room lock.
-func (h *Hub) disconnect(c *Client, code CloseCode, reason string, closeTransport bool) bool {
+// closeTransport, closes its connection with d's code. Only the first call
+// does anything. The caller must hold no room lock.
+func (h *Hub) disconnect(c *Client, d departure, closeTransport bool) bool {
 	c.mu.Lock()
+	claimed := c.claimDisconnectLocked(d)
+	c.mu.Unlock()
+	if !claimed {
+		return false
+	}
+	h.finishDisconnect(c, d, closeTransport)
+	return true
+}
+
+// claimDisconnectLocked marks c disconnected with d, unless it already is,
+// and reports whether it did. c.mu must be held.
+func (c *Client) claimDisconnectLocked(d departure) bool {
 	if c.disconnected {
-		c.mu.Unlock()
 		return false
 	}
 	c.disconnected = true
+	c.departure = d
 	c.gone.Store(true)
-	c.mu.Unlock()
+	return true
+}
+
+// finishDisconnect does the rest of disconnecting c once it is claimed
+// with d: its memberships end, it leaves the index, and with closeTransport
+// its connection is closed. The caller must hold no room lock.
+func (h *Hub) finishDisconnect(c *Client, d departure, closeTransport bool) {
 	for _, m := range c.memberships() {
-		h.removeMember(m, code, reason)
+		h.removeMember(m, d)
 	}
 	h.unindex(c)
 	c.queue.close()
 	if closeTransport {
-		c.transport.Close(code, reason)
+		c.transport.Close(d.code, d.reason)
 	}
-	return true
 }
 
-// removeMember ends one membership; it reports false if it had already
-// ended. The caller must hold no room lock.
-func (h *Hub) removeMember(m *member, code CloseCode, reason string) bool {
+// removeMember ends one membership with d, or with the client's own
+// departure if it has disconnected meanwhile (its connection ended, whatever
+// the caller meant to do to this one room); it reports false if the
+// membership had already ended. The caller must hold no room lock.
+func (h *Hub) removeMember(m *member, d departure) bool {
 	r, c := m.room, m.client
 	r.mu.Lock()
 	if m.slot < 0 || r.closed {
 		r.mu.Unlock()
 		return false
 	}
-	r.removeLocked(m, code, reason)
 	c.mu.Lock()
+	if c.disconnected {
+		d = c.departure
+	}
 	c.dropMemberLocked(m)
 	c.mu.Unlock()
+	r.removeLocked(m, d)
 	empty := r.autoCreated && len(r.members) == 0
 	r.mu.Unlock()
 	if empty {
@@ -238,7 +263,7 @@ func (h *Hub) removeIfEmpty(r *Room) {
 // dropSlow disconnects a client whose queue overflowed. The caller must
 // hold no room lock.
 func (h *Hub) dropSlow(c *Client) {
-	h.disconnect(c, CloseSlowConsumer, "slow consumer: send queue over its limit", true)
+	h.disconnect(c, departure{CauseDropped, CloseSlowConsumer, "slow consumer: send queue over its limit"}, true)
 }
 
 // Clients returns up to limit members of a room whose ids sort after the id
@@ -273,7 +298,7 @@ func (h *Hub) KickClient(clientID, reason string) (ClientInfo, error) {
 	if ms := c.memberships(); len(ms) > 0 {
 		info.RoomID = ms[0].room.id
 	}
-	if !h.disconnect(c, CloseKicked, reason, true) {
+	if !h.disconnect(c, departure{CauseKicked, CloseKicked, reason}, true) {
 		return ClientInfo{}, errorf(ErrClientNotFound, "client %q not found (it already left)", clientID)
 	}
 	return info, nil
@@ -304,10 +329,10 @@ func (h *Hub) KickUser(userID, roomID, reason string) (int, error) {
 	for _, c := range clients {
 		switch m := c.in(roomID); {
 		case roomID == "" || (m != nil && !c.session):
-			if h.disconnect(c, CloseKicked, reason, true) {
+			if h.disconnect(c, departure{CauseKicked, CloseKicked, reason}, true) {
 				n++
 			}
-		case m != nil && h.removeMember(m, CloseKicked, reason):
+		case m != nil && h.removeMember(m, departure{CauseKicked, 0, reason}):
 			h.send(c, &Message{RoomID: roomID, Kind: Notice, Event: "kicked", Reason: reason, Time: time.Now()})
 			n++
 		}

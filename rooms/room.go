@@ -89,9 +89,16 @@ func (r *Room) addLocked(m *member) {
 	r.emitLocked(Event{Kind: EventClientJoined, Client: info})
 }
 
+// departure is how a member left a room: see Event.
+type departure struct {
+	cause  LeaveCause
+	code   CloseCode // 0: the connection stays open
+	reason string
+}
+
 // removeLocked takes m out of the member slice and tells watchers and
 // session members how it left. r.mu must be held.
-func (r *Room) removeLocked(m *member, code CloseCode, reason string) {
+func (r *Room) removeLocked(m *member, d departure) {
 	last := len(r.members) - 1
 	moved := r.members[last]
 	r.members[m.slot] = moved
@@ -107,7 +114,7 @@ func (r *Room) removeLocked(m *member, code CloseCode, reason string) {
 	}
 	info := r.memberInfo(m.client)
 	r.presenceLocked(m.client, info, "left")
-	r.emitLocked(Event{Kind: EventClientLeft, Client: info, CloseCode: code, Reason: reason})
+	r.emitLocked(Event{Kind: EventClientLeft, Client: info, Cause: d.cause, CloseCode: d.code, Reason: d.reason})
 }
 
 // presenceLocked tells the room's session members, except subject itself,
@@ -180,7 +187,10 @@ type Event struct {
 	Time time.Time
 	// Client joined or left.
 	Client ClientInfo
-	// CloseCode and Reason say how a client left.
+	// Cause, CloseCode and Reason say how a client left. CloseCode is the
+	// code its connection closed with, and 0 when the connection stays open
+	// (a session client that left, or was removed from, this room only).
+	Cause     LeaveCause
 	CloseCode CloseCode
 	Reason    string
 	// Message was published and handed to Recipients members.

@@ -43,6 +43,7 @@ type conn struct {
 	pongDue       bool
 	pongData      []byte
 	closing       bool // a close frame is queued or sent: no more data frames
+	closedByPeer  bool // closing began with the peer's close frame
 	closeCode     rooms.CloseCode
 	closeReason   string
 	closeDone     chan struct{} // closed once the close frame is written, or writing failed
@@ -90,13 +91,16 @@ func (c *conn) Wake() {
 
 // Close implements rooms.Transport: it queues a close frame ahead of
 // anything else and bounds the wait for the peer's reply.
-func (c *conn) Close(code rooms.CloseCode, reason string) {
+func (c *conn) Close(code rooms.CloseCode, reason string) { c.startClose(code, reason, false) }
+
+// startClose is Close; byPeer says the peer's close frame started it.
+func (c *conn) startClose(code rooms.CloseCode, reason string, byPeer bool) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = true
+	c.closing, c.closedByPeer = true, byPeer
 	c.closeCode, c.closeReason = code, reason
 	c.closeDone = make(chan struct{})
 	if c.closeSent {
@@ -169,7 +173,7 @@ func (c *conn) onPong() { c.extendReadDeadline() }
 // onPeerClose echoes the peer's close code, as RFC 6455 asks.
 func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
 	c.peerReason = reason
-	c.Close(code, "")
+	c.startClose(code, "", true)
 }
 
 func (c *conn) extendReadDeadline() {
@@ -392,7 +396,7 @@ func (c *conn) writeFailed(err error) {
 	}
 	c.mu.Unlock()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.edge.hub.Leave(c.client, rooms.CloseSlowConsumer, "slow consumer: a write took longer than "+c.edge.cfg.WriteTimeout.String())
+		c.edge.hub.Leave(c.client, rooms.CauseDropped, rooms.CloseSlowConsumer, "slow consumer: a write took longer than "+c.edge.cfg.WriteTimeout.String())
 	}
 	_ = c.sock.Close()
 }
@@ -507,9 +511,11 @@ func (c *conn) closeOverRate() {
 }
 
 // finish closes the socket once the close frame (if any) is out, and takes
-// the client out of its room with the code the session ended with.
+// the client out of its room with the code the session ended with and who
+// ended it. (A kick, a slow consumer or a deleted raw room has taken the
+// client out already, and said so; Leave then does nothing.)
 func (c *conn) finish() {
-	code, reason := closeCodeOf(c.readErr), ""
+	code, reason, cause := closeCodeOf(c.readErr), "", rooms.CauseDropped
 	if c.readErr != nil {
 		reason = c.readErr.Error()
 		if errors.Is(c.readErr, os.ErrDeadlineExceeded) {
@@ -528,6 +534,12 @@ func (c *conn) finish() {
 		if reason == "" {
 			reason = c.peerReason
 		}
+		switch {
+		case c.closedByPeer:
+			cause = rooms.CauseClosedByClient
+		case code == rooms.CloseGoingAway: // only Edge.Shutdown sends it
+			cause = rooms.CauseShutdown
+		}
 	}
 	c.mu.Unlock()
 	if closing {
@@ -537,6 +549,6 @@ func (c *conn) finish() {
 		}
 	}
 	_ = c.sock.Close()
-	c.edge.hub.Leave(c.client, code, reason)
+	c.edge.hub.Leave(c.client, cause, code, reason)
 	c.edge.untrack(c)
 }

@@ -198,7 +198,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, up *websocket.Upgrader, tokenExpires time.Time) {
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		e.hub.Leave(c.client, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
+		e.hub.Leave(c.client, rooms.CauseDropped, rooms.CloseAbnormal, "upgrade failed: "+err.Error())
 		e.untrack(c)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,7 +118,11 @@ func TestAdminTokenOverGRPC(t *testing.T) {
 	ws.Close()
 }
 
-func TestAdminTokenLeavesHealthOpenAndClosesReflection(t *testing.T) {
+// Health and server reflection answer without the token: grpcurl asks
+// reflection before any call, a health check included, and the schema it
+// gives is public anyway (/openapi.json). The RoomService itself stays
+// closed.
+func TestAdminTokenLeavesHealthAndReflectionOpen(t *testing.T) {
 	s := startServer(t, "-admin-token", testAdminToken)
 	conn := rawAdminConn(t, s)
 
@@ -126,22 +131,47 @@ func TestAdminTokenLeavesHealthOpenAndClosesReflection(t *testing.T) {
 		t.Errorf("health check without a token: %v %v, want SERVING", resp, err)
 	}
 
-	listServices := func(ctx context.Context) error {
-		stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	// What grpcurl does for "list" and before calling a method: list the
+	// services, then fetch the file that defines one.
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(adminContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(req *reflectionpb.ServerReflectionRequest) *reflectionpb.ServerReflectionResponse {
+		t.Helper()
+		if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatalf("reflection without a token: send: %v", err)
+		}
+		resp, err := stream.Recv()
 		if err != nil {
-			return err
+			t.Fatalf("reflection without a token: %v", err)
 		}
-		// A refused stream makes Send report io.EOF; Recv has the status.
-		if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil && !errors.Is(err, io.EOF) {
-			return err
+		if e := resp.GetErrorResponse(); e != nil {
+			t.Fatalf("reflection without a token: error response %v", e)
 		}
-		_, err = stream.Recv()
-		return err
+		return resp
 	}
-	checkGRPCError(t, "reflection without a token", listServices(adminContext(t)), codes.Unauthenticated, "missing bearer token")
-	if err := listServices(withAuthorization(adminContext(t), "Bearer "+testAdminToken)); err != nil {
-		t.Errorf("reflection with the token: %v", err)
+	var names []string
+	for _, svc := range ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}).GetListServicesResponse().GetService() {
+		names = append(names, svc.GetName())
 	}
+	for _, want := range []string{"roomd.v1.RoomService", "grpc.health.v1.Health"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("reflection without a token lists %q, want %q among them", names, want)
+		}
+	}
+	files := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "roomd.v1.RoomService"}}).
+		GetFileDescriptorResponse().GetFileDescriptorProto()
+	if len(files) == 0 {
+		t.Error("reflection without a token: no file defines roomd.v1.RoomService")
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The service reflection describes still needs the token.
+	_, err = roomdv1.NewRoomServiceClient(conn).ListRooms(adminContext(t), &roomdv1.ListRoomsRequest{})
+	checkGRPCError(t, "ListRooms without a token", err, codes.Unauthenticated, "missing bearer token")
 }
 
 func TestAdminTokenOverREST(t *testing.T) {
@@ -189,8 +219,8 @@ func TestAdminTokenOverREST(t *testing.T) {
 		t.Errorf("REST WatchRoom with the token: first event %v, want ann joining", ev)
 	}
 
-	// Health and the API document stay open.
-	for _, path := range []string{"/healthz", "/openapi.json"} {
+	// Health, the API document and the index stay open.
+	for _, path := range []string{"/healthz", "/openapi.json", "/"} {
 		if resp, body := restWithAuthorization(t, s, "GET", path, ""); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s without a token: HTTP %d %s, want 200", path, resp.StatusCode, body)
 		}

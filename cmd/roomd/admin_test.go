@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms/admin"
 )
 
 // adminTimeout bounds every RPC and stream a test makes, so that a server
@@ -211,25 +212,10 @@ func TestAdminErrors(t *testing.T) {
 	})
 
 	t.Run("WatchRoom of a missing or bad room over REST", func(t *testing.T) {
-		// A streaming call's error comes wrapped: {"error":{"code":..}}.
-		for _, tc := range []struct {
-			path       string
-			httpStatus int
-			code       codes.Code
-			mention    string
-		}{
-			{"/v1/rooms/nowhere/events", http.StatusNotFound, codes.NotFound, `"nowhere"`},
-			{"/v1/rooms/a%20b/events", http.StatusBadRequest, codes.InvalidArgument, `"a b"`},
-		} {
-			var got struct {
-				Error restErrorBody `json:"error"`
-			}
-			status := s.rest(t, "GET", tc.path, "", &got)
-			if status != tc.httpStatus || got.Error.Code != tc.code || !strings.Contains(got.Error.Message, tc.mention) {
-				t.Errorf("GET %s: HTTP %d with %v %q, want HTTP %d with %v naming %s",
-					tc.path, status, got.Error.Code, got.Error.Message, tc.httpStatus, tc.code, tc.mention)
-			}
-		}
+		// A stream that fails before it starts answers like any other
+		// call (see also TestAdminRESTWatchRoomErrorShape).
+		checkRESTError(t, s, "GET", "/v1/rooms/nowhere/events", "", http.StatusNotFound, codes.NotFound, `"nowhere"`)
+		checkRESTError(t, s, "GET", "/v1/rooms/a%20b/events", "", http.StatusBadRequest, codes.InvalidArgument, `"a b"`)
 	})
 
 	t.Run("missing client", func(t *testing.T) {
@@ -759,8 +745,8 @@ func TestAdminDeleteRoom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.GetDisconnectedCount() != 3 {
-			t.Errorf("disconnected_count %d, want 3", resp.GetDisconnectedCount())
+		if resp.GetDisconnectedCount() != 3 || resp.GetRemovedCount() != 3 {
+			t.Errorf("%v, want disconnected_count and removed_count 3", resp)
 		}
 		for _, ws := range members {
 			expectClose(t, ws, 4001, "")
@@ -774,8 +760,8 @@ func TestAdminDeleteRoom(t *testing.T) {
 		ws := s.dial(t, "fleeting", "user=ann")
 		var resp roomdv1.DeleteRoomResponse
 		restOK(t, s, "DELETE", "/v1/rooms/fleeting", "", &resp)
-		if resp.GetDisconnectedCount() != 1 {
-			t.Errorf("disconnectedCount %d, want 1", resp.GetDisconnectedCount())
+		if resp.GetDisconnectedCount() != 1 || resp.GetRemovedCount() != 1 {
+			t.Errorf("%v, want disconnectedCount and removedCount 1", &resp)
 		}
 		expectClose(t, ws, 4001, "")
 		checkRESTError(t, s, "GET", "/v1/rooms/fleeting", "", http.StatusNotFound, codes.NotFound, `"fleeting"`)
@@ -783,8 +769,8 @@ func TestAdminDeleteRoom(t *testing.T) {
 		// An empty room reports nobody disconnected.
 		mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "empty"})
 		restOK(t, s, "DELETE", "/v1/rooms/empty", "", &resp)
-		if resp.GetDisconnectedCount() != 0 {
-			t.Errorf("empty room: disconnectedCount %d, want 0", resp.GetDisconnectedCount())
+		if resp.GetDisconnectedCount() != 0 || resp.GetRemovedCount() != 0 {
+			t.Errorf("empty room: %v, want nobody disconnected or removed", &resp)
 		}
 	})
 }
@@ -845,20 +831,14 @@ func TestAdminWatchRoomGRPC(t *testing.T) {
 	expectReceived(t, ann, websocket.BinaryMessage, "\x01\x02\x03")
 
 	closeFromClient(t, ann, "bye")
-	left := recvEvent(t, stream).GetClientLeft()
-	if left.GetClient().GetClientId() != annID || left.GetCloseCode() != 1000 || left.GetReason() != "bye" {
-		t.Fatalf("ClientLeft %v, want %q with 1000 %q", left, annID, "bye")
-	}
+	checkLeft(t, recvLeft(t, stream), annID, roomdv1.LeaveCause_LEAVE_CAUSE_CLOSED_BY_CLIENT, 1000, "bye")
 
 	cid := s.dial(t, room, "user=cid")
 	cidID := recvEvent(t, stream).GetClientJoined().GetClient().GetClientId()
 	if _, err := s.admin.KickClient(ctx, &roomdv1.KickClientRequest{ClientId: cidID, Reason: "off you go"}); err != nil {
 		t.Fatal(err)
 	}
-	left = recvEvent(t, stream).GetClientLeft()
-	if left.GetClient().GetClientId() != cidID || left.GetCloseCode() != 4000 || left.GetReason() != "off you go" {
-		t.Fatalf("ClientLeft %v, want %q with 4000 %q", left, cidID, "off you go")
-	}
+	checkLeft(t, recvLeft(t, stream), cidID, roomdv1.LeaveCause_LEAVE_CAUSE_KICKED, 4000, "off you go")
 	expectClose(t, cid, 4000, "off you go")
 
 	bob := s.dial(t, room, "user=bob")
@@ -866,10 +846,7 @@ func TestAdminWatchRoomGRPC(t *testing.T) {
 	if _, err := s.admin.DeleteRoom(ctx, &roomdv1.DeleteRoomRequest{RoomId: room}); err != nil {
 		t.Fatal(err)
 	}
-	left = recvEvent(t, stream).GetClientLeft()
-	if left.GetClient().GetClientId() != bobID || left.GetCloseCode() != 4001 {
-		t.Fatalf("ClientLeft %v, want bob's %q with 4001", left, bobID)
-	}
+	checkLeft(t, recvLeft(t, stream), bobID, roomdv1.LeaveCause_LEAVE_CAUSE_ROOM_DELETED, 4001, "room deleted")
 	if ev := recvEvent(t, stream); ev.GetRoomDeleted() == nil {
 		t.Fatalf("got %v, want RoomDeleted", ev)
 	}
@@ -998,8 +975,8 @@ func TestAdminWatchRoomREST(t *testing.T) {
 	if _, err := s.admin.DeleteRoom(adminContext(t), &roomdv1.DeleteRoomRequest{RoomId: room}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := w.next(t); ev.GetClientLeft().GetCloseCode() != 4001 {
-		t.Fatalf("got %v, want ClientLeft with 4001", ev)
+	if ev := w.next(t); ev.GetClientLeft().GetCloseCode() != 4001 || ev.GetClientLeft().GetCause() != roomdv1.LeaveCause_LEAVE_CAUSE_ROOM_DELETED {
+		t.Fatalf("got %v, want ClientLeft with 4001 and cause ROOM_DELETED", ev)
 	}
 	if ev := w.next(t); ev.GetRoomDeleted() == nil {
 		t.Fatalf("got %v, want RoomDeleted", ev)
@@ -1058,14 +1035,23 @@ func TestAdminHealth(t *testing.T) {
 func TestAdminOpenAPI(t *testing.T) {
 	s := startServer(t)
 	var doc struct {
-		Swagger string                     `json:"swagger"`
-		Paths   map[string]json.RawMessage `json:"paths"`
+		Swagger string `json:"swagger"`
+		Info    struct {
+			Title, Description, Version string
+		} `json:"info"`
+		Paths map[string]json.RawMessage `json:"paths"`
 	}
 	if code := s.rest(t, "GET", "/openapi.json", "", &doc); code != http.StatusOK {
 		t.Fatalf("GET /openapi.json: HTTP %d", code)
 	}
 	if doc.Swagger != "2.0" {
 		t.Errorf("swagger %q, want 2.0", doc.Swagger)
+	}
+	// The product's name and the binary's version, not the proto file's
+	// name and the generator's placeholder.
+	if doc.Info.Title != "roomd admin API" || doc.Info.Description == "" ||
+		doc.Info.Version == "" || doc.Info.Version == "version not set" || doc.Info.Version != admin.BuildVersion() {
+		t.Errorf("info %+v, want title %q, a description and version %q", doc.Info, "roomd admin API", admin.BuildVersion())
 	}
 	for _, path := range []string{"/v1/rooms", "/v1/rooms/{roomId}", "/v1/rooms/{roomId}/events"} {
 		if _, ok := doc.Paths[path]; !ok {

@@ -6,7 +6,7 @@
 // limits in limits.go before the Hub sees it.
 //
 // ServerOptions secures and hardens the gRPC server: the admin token check
-// (every service but health), panic recovery, a request size bound and
+// (every service but health and reflection), panic recovery, a request size bound and
 // keepalive enforcement. The gateway forwards the HTTP Authorization header
 // as metadata, so REST calls are checked by the same interceptor; it reaches
 // the server in process (ListenInProcess, DialInProcess), never over TLS.

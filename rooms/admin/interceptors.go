@@ -12,17 +12,37 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 )
 
-// openMethodPrefix is the one service callable without a token: load
-// balancers and orchestrators probe health without credentials, and it
-// tells nothing about rooms or clients.
-var openMethodPrefix = "/" + healthpb.Health_ServiceDesc.ServiceName + "/"
+// openServices are callable without a token; none tells anything about
+// rooms or clients. Load balancers and orchestrators probe health without
+// credentials. Server reflection only describes the API, which is public
+// anyway (/openapi.json), and grpcurl asks it before any call, health
+// checks included.
+var openServices = []string{
+	healthpb.Health_ServiceDesc.ServiceName,
+	reflectionv1.ServerReflection_ServiceDesc.ServiceName,
+	// reflection.Register serves the deprecated v1alpha too, which older
+	// clients still ask (its package is deprecated, hence the literal).
+	"grpc.reflection.v1alpha.ServerReflection",
+}
+
+// isOpen reports whether fullMethod ("/service/method") belongs to one of
+// openServices.
+func isOpen(fullMethod string) bool {
+	for _, svc := range openServices {
+		if strings.HasPrefix(fullMethod, "/"+svc+"/") {
+			return true
+		}
+	}
+	return false
+}
 
 // tokenAuth requires "authorization: Bearer <token>" on every call but
-// health. Everything else, server reflection included, is closed by default,
-// so a service registered later is closed too.
+// health and reflection. Everything else is closed by default, so a service
+// registered later is closed too.
 type tokenAuth struct {
 	digest [sha256.Size]byte
 }
@@ -32,7 +52,7 @@ func newTokenAuth(token string) *tokenAuth {
 }
 
 func (a *tokenAuth) check(ctx context.Context, fullMethod string) error {
-	if strings.HasPrefix(fullMethod, openMethodPrefix) {
+	if isOpen(fullMethod) {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
-	"roomd/gen/openapiv2"
 	roomdv1 "roomd/gen/roomd/v1"
 )
 
@@ -42,8 +41,8 @@ const (
 // The zero value serves without authentication, with the defaults below.
 type ServerConfig struct {
 	// Token, when not empty, is required as "authorization: Bearer <Token>"
-	// metadata on every call except the health service (reflection
-	// included); a missing or wrong one is UNAUTHENTICATED.
+	// metadata on every call except those of the health and server
+	// reflection services; a missing or wrong one is UNAUTHENTICATED.
 	Token string
 	// MaxRecvMsgBytes bounds one request message; 0 means
 	// DefaultMaxRecvMsgBytes. Bigger is RESOURCE_EXHAUSTED.
@@ -104,11 +103,14 @@ const inProcessBufferBytes = 1 << 20
 // port nor TLS client settings, whatever the public listener uses.
 func ListenInProcess() *bufconn.Listener { return bufconn.Listen(inProcessBufferBytes) }
 
-// DialInProcess returns a client of the gRPC server serving ln.
+// DialInProcess returns a client of the gRPC server serving ln, for
+// NewGateway: a server stream that fails before it starts reports the
+// failure from Header (see headerOnFailure).
 func DialInProcess(ln *bufconn.Listener) (*grpc.ClientConn, error) {
 	return grpc.NewClient("passthrough:///roomd-in-process",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStreamInterceptor(headerOnFailure))
 }
 
 // GatewayConfig configures NewGateway. The zero value is usable.
@@ -118,22 +120,47 @@ type GatewayConfig struct {
 	// one is 400. 0 means twice DefaultMaxRecvMsgBytes, room for a maximal
 	// request in JSON with its bytes in base64.
 	MaxBodyBytes int64
+	// Version is the version /openapi.json and the index page show; empty
+	// means BuildVersion().
+	Version string
 }
 
 // NewGateway returns the admin HTTP handler: the REST gateway under /v1/,
-// /healthz and /openapi.json. It calls the gRPC server over conn (see
-// DialInProcess), so that server streaming (WatchRoom) works, which
-// grpc-gateway's in-process mode does not support. The gateway passes the
-// Authorization header on as "authorization" metadata (its default), so the
-// gRPC server checks REST calls' tokens too; /healthz and /openapi.json need
-// none.
+// /healthz, /openapi.json, and a short index at /. It calls the gRPC server
+// over conn (see DialInProcess), so that server streaming (WatchRoom)
+// works, which grpc-gateway's in-process mode does not support. The gateway
+// passes the Authorization header on as "authorization" metadata (its
+// default), so the gRPC server checks REST calls' tokens too; /healthz,
+// /openapi.json and the index need none.
+//
+// Mistakes are refused, never guessed at: an unknown field in a request
+// body is 400 naming it, a method a path does not have is 405 with an
+// Allow header, and a POST is never served by a GET route (grpc-gateway's
+// path length fallback is off). Every error has the same JSON shape,
+// {"code":...,"message":...,"details":[]}, unknown paths outside /v1/
+// included; only an error after a WatchRoom stream has started comes as a
+// line of its own, {"error":{...}}.
 func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (http.Handler, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 2 * DefaultMaxRecvMsgBytes
 	}
+	if cfg.Version == "" {
+		cfg.Version = BuildVersion()
+	}
+	openAPI, err := openAPIDocument(cfg.Version)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := newRoutes()
+	if err != nil {
+		return nil, err
+	}
 	gw := runtime.NewServeMux(
 		runtime.WithForwardResponseOption(flushStreamStart),
 		runtime.WithErrorHandler(challengeUnauthenticated),
+		runtime.WithRoutingErrorHandler(routes.routingError),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON),
+		runtime.WithDisablePathLengthFallback(),
 	)
 	if err := roomdv1.RegisterRoomServiceHandler(ctx, gw, conn); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
@@ -141,6 +168,12 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	health := healthpb.NewHealthClient(conn)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, cfg.MaxBodyBytes))
+	mux.Handle("/", notFound(gw))
+	index := indexPage(cfg.Version)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(index)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -151,7 +184,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	})
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openapiv2.RoomServiceJSON)
+		_, _ = w.Write(openAPI)
 	})
 	return mux, nil
 }
@@ -187,9 +220,9 @@ func (w challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // gRPC stream sends its headers (WatchRoom does once the watch is in place),
 // instead of with the first event: a REST watcher of a quiet room would
 // otherwise hang without knowing it is being served. The gateway calls
-// response options with a nil message once before a stream's first message;
-// a stream that failed before sending headers has none and keeps its error
-// status (404 for a missing room).
+// response options with a nil message once before a stream's first message.
+// (A stream that failed before sending headers never gets here: see
+// headerOnFailure.)
 func flushStreamStart(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
 	md, _ := runtime.ServerMetadataFromContext(ctx)
 	if m != nil || md.HeaderMD.Len() == 0 {

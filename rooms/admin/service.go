@@ -181,11 +181,11 @@ func (s *Service) ListRooms(_ context.Context, req *roomdv1.ListRoomsRequest) (*
 }
 
 func (s *Service) DeleteRoom(_ context.Context, req *roomdv1.DeleteRoomRequest) (*roomdv1.DeleteRoomResponse, error) {
-	n, err := s.hub.DeleteRoom(req.GetRoomId())
+	res, err := s.hub.DeleteRoom(req.GetRoomId())
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.DeleteRoomResponse{DisconnectedCount: uint32(n)}, nil
+	return &roomdv1.DeleteRoomResponse{DisconnectedCount: uint32(res.Disconnected), RemovedCount: uint32(res.Removed)}, nil
 }
 
 func (s *Service) ListClients(_ context.Context, req *roomdv1.ListClientsRequest) (*roomdv1.ListClientsResponse, error) {
@@ -335,7 +335,7 @@ func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
 		resp.Event = &roomdv1.WatchRoomResponse_ClientJoined{ClientJoined: &roomdv1.ClientJoined{Client: clientProto(e.Client)}}
 	case rooms.EventClientLeft:
 		resp.Event = &roomdv1.WatchRoomResponse_ClientLeft{ClientLeft: &roomdv1.ClientLeft{
-			Client: clientProto(e.Client), CloseCode: uint32(e.CloseCode), Reason: e.Reason,
+			Client: clientProto(e.Client), CloseCode: uint32(e.CloseCode), Reason: e.Reason, Cause: causeProto(e.Cause),
 		}}
 	case rooms.EventMessagePublished:
 		mp := &roomdv1.MessagePublished{FromClientId: e.Message.FromClientID, RecipientCount: uint32(e.Recipients)}
@@ -349,4 +349,22 @@ func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
 		resp.Event = &roomdv1.WatchRoomResponse_RoomDeleted{RoomDeleted: &roomdv1.RoomDeleted{}}
 	}
 	return resp
+}
+
+func causeProto(c rooms.LeaveCause) roomdv1.LeaveCause {
+	switch c {
+	case rooms.CauseLeft:
+		return roomdv1.LeaveCause_LEAVE_CAUSE_LEFT
+	case rooms.CauseClosedByClient:
+		return roomdv1.LeaveCause_LEAVE_CAUSE_CLOSED_BY_CLIENT
+	case rooms.CauseDropped:
+		return roomdv1.LeaveCause_LEAVE_CAUSE_DROPPED
+	case rooms.CauseKicked:
+		return roomdv1.LeaveCause_LEAVE_CAUSE_KICKED
+	case rooms.CauseRoomDeleted:
+		return roomdv1.LeaveCause_LEAVE_CAUSE_ROOM_DELETED
+	case rooms.CauseShutdown:
+		return roomdv1.LeaveCause_LEAVE_CAUSE_SHUTDOWN
+	}
+	return roomdv1.LeaveCause_LEAVE_CAUSE_UNSPECIFIED
 }

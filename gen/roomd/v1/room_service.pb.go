@@ -23,6 +23,81 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LeaveCause says why a client left a room.
+type LeaveCause int32
+
+const (
+	LeaveCause_LEAVE_CAUSE_UNSPECIFIED LeaveCause = 0
+	// The client left the room and is still connected (client protocol);
+	// close_code is 0.
+	LeaveCause_LEAVE_CAUSE_LEFT LeaveCause = 1
+	// The client closed its connection: it sent the first close frame, and
+	// close_code is the code it sent (1005 for none).
+	LeaveCause_LEAVE_CAUSE_CLOSED_BY_CLIENT LeaveCause = 2
+	// The connection was lost (1006: no close frame, or no answer to pings),
+	// or the server closed it for the client's sake: a protocol or policy
+	// violation, a slow consumer (4002), an expired token (4401) or an
+	// internal error (1011). close_code says which.
+	LeaveCause_LEAVE_CAUSE_DROPPED LeaveCause = 3
+	// Kicked or banned through the admin API: close_code is 4000, or 0 for a
+	// client protocol member kicked from this room only.
+	LeaveCause_LEAVE_CAUSE_KICKED LeaveCause = 4
+	// The room was deleted: close_code is 4001 for a raw member and 0 for a
+	// client protocol member, which stays connected.
+	LeaveCause_LEAVE_CAUSE_ROOM_DELETED LeaveCause = 5
+	// The server is shutting down: close_code is 1001.
+	LeaveCause_LEAVE_CAUSE_SHUTDOWN LeaveCause = 6
+)
+
+// Enum value maps for LeaveCause.
+var (
+	LeaveCause_name = map[int32]string{
+		0: "LEAVE_CAUSE_UNSPECIFIED",
+		1: "LEAVE_CAUSE_LEFT",
+		2: "LEAVE_CAUSE_CLOSED_BY_CLIENT",
+		3: "LEAVE_CAUSE_DROPPED",
+		4: "LEAVE_CAUSE_KICKED",
+		5: "LEAVE_CAUSE_ROOM_DELETED",
+		6: "LEAVE_CAUSE_SHUTDOWN",
+	}
+	LeaveCause_value = map[string]int32{
+		"LEAVE_CAUSE_UNSPECIFIED":      0,
+		"LEAVE_CAUSE_LEFT":             1,
+		"LEAVE_CAUSE_CLOSED_BY_CLIENT": 2,
+		"LEAVE_CAUSE_DROPPED":          3,
+		"LEAVE_CAUSE_KICKED":           4,
+		"LEAVE_CAUSE_ROOM_DELETED":     5,
+		"LEAVE_CAUSE_SHUTDOWN":         6,
+	}
+)
+
+func (x LeaveCause) Enum() *LeaveCause {
+	p := new(LeaveCause)
+	*p = x
+	return p
+}
+
+func (x LeaveCause) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeaveCause) Descriptor() protoreflect.EnumDescriptor {
+	return file_roomd_v1_room_service_proto_enumTypes[0].Descriptor()
+}
+
+func (LeaveCause) Type() protoreflect.EnumType {
+	return &file_roomd_v1_room_service_proto_enumTypes[0]
+}
+
+func (x LeaveCause) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeaveCause.Descriptor instead.
+func (LeaveCause) EnumDescriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{0}
+}
+
 // Room is a named group of connections; a message published to it reaches
 // every member.
 type Room struct {
@@ -598,10 +673,14 @@ func (x *DeleteRoomRequest) GetRoomId() string {
 
 type DeleteRoomResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Members that were connected and have been closed with 4001.
+	// Members whose connections were closed with 4001 (raw members).
 	DisconnectedCount uint32 `protobuf:"varint,1,opt,name=disconnected_count,json=disconnectedCount,proto3" json:"disconnected_count,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Every member the room had, all removed from it: the disconnected ones
+	// and those that stayed connected (client protocol members, and any
+	// whose connection was already ending on its own).
+	RemovedCount  uint32 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRoomResponse) Reset() {
@@ -637,6 +716,13 @@ func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
 func (x *DeleteRoomResponse) GetDisconnectedCount() uint32 {
 	if x != nil {
 		return x.DisconnectedCount
+	}
+	return 0
+}
+
+func (x *DeleteRoomResponse) GetRemovedCount() uint32 {
+	if x != nil {
+		return x.RemovedCount
 	}
 	return 0
 }
@@ -945,7 +1031,9 @@ func (x *KickUserRequest) GetBanSeconds() uint32 {
 
 type KickUserResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Connections that were closed.
+	// Connections kicked: closed with 4000, or, for a client protocol
+	// connection kicked from room_id only, taken out of that room (it stays
+	// connected).
 	KickedCount uint32 `protobuf:"varint,1,opt,name=kicked_count,json=kickedCount,proto3" json:"kicked_count,omitempty"`
 	// The ban, when ban_seconds was given.
 	Ban           *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
@@ -1756,9 +1844,15 @@ func (x *ClientJoined) GetClient() *Client {
 type ClientLeft struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Client *Client                `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
-	// The WebSocket close code the connection ended with (see the README).
-	CloseCode     uint32 `protobuf:"varint,2,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The WebSocket close code the connection ended with (see the README), or
+	// 0 when it did not end: a client protocol member that left the room, was
+	// kicked from this room only or saw it deleted is still connected.
+	CloseCode uint32 `protobuf:"varint,2,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
+	// The close reason, or why the member was removed.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Why the client left, as the server knows it. It does not follow from
+	// close_code: a client may close with any code, 4000 included.
+	Cause         LeaveCause `protobuf:"varint,4,opt,name=cause,proto3,enum=roomd.v1.LeaveCause" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1812,6 +1906,13 @@ func (x *ClientLeft) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *ClientLeft) GetCause() LeaveCause {
+	if x != nil {
+		return x.Cause
+	}
+	return LeaveCause_LEAVE_CAUSE_UNSPECIFIED
 }
 
 type MessagePublished struct {
@@ -2004,9 +2105,10 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x05rooms\x18\x01 \x03(\v2\x0e.roomd.v1.RoomR\x05rooms\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
 	"\x11DeleteRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"C\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"h\n" +
 	"\x12DeleteRoomResponse\x12-\n" +
-	"\x12disconnected_count\x18\x01 \x01(\rR\x11disconnectedCount\"i\n" +
+	"\x12disconnected_count\x18\x01 \x01(\rR\x11disconnectedCount\x12#\n" +
+	"\rremoved_count\x18\x02 \x01(\rR\fremovedCount\"i\n" +
 	"\x12ListClientsRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -2076,20 +2178,30 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\froom_deleted\x18\x05 \x01(\v2\x15.roomd.v1.RoomDeletedH\x00R\vroomDeletedB\a\n" +
 	"\x05event\"8\n" +
 	"\fClientJoined\x12(\n" +
-	"\x06client\x18\x01 \x01(\v2\x10.roomd.v1.ClientR\x06client\"m\n" +
+	"\x06client\x18\x01 \x01(\v2\x10.roomd.v1.ClientR\x06client\"\x99\x01\n" +
 	"\n" +
 	"ClientLeft\x12(\n" +
 	"\x06client\x18\x01 \x01(\v2\x10.roomd.v1.ClientR\x06client\x12\x1d\n" +
 	"\n" +
 	"close_code\x18\x02 \x01(\rR\tcloseCode\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9c\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x14.roomd.v1.LeaveCauseR\x05cause\"\x9c\x01\n" +
 	"\x10MessagePublished\x12$\n" +
 	"\x0efrom_client_id\x18\x01 \x01(\tR\ffromClientId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binary\x12'\n" +
 	"\x0frecipient_count\x18\x04 \x01(\rR\x0erecipientCountB\t\n" +
 	"\apayload\"\r\n" +
-	"\vRoomDeleted2\xcf\t\n" +
+	"\vRoomDeleted*\xca\x01\n" +
+	"\n" +
+	"LeaveCause\x12\x1b\n" +
+	"\x17LEAVE_CAUSE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10LEAVE_CAUSE_LEFT\x10\x01\x12 \n" +
+	"\x1cLEAVE_CAUSE_CLOSED_BY_CLIENT\x10\x02\x12\x17\n" +
+	"\x13LEAVE_CAUSE_DROPPED\x10\x03\x12\x16\n" +
+	"\x12LEAVE_CAUSE_KICKED\x10\x04\x12\x1c\n" +
+	"\x18LEAVE_CAUSE_ROOM_DELETED\x10\x05\x12\x18\n" +
+	"\x14LEAVE_CAUSE_SHUTDOWN\x10\x062\xcf\t\n" +
 	"\vRoomService\x12]\n" +
 	"\n" +
 	"CreateRoom\x12\x1b.roomd.v1.CreateRoomRequest\x1a\x1c.roomd.v1.CreateRoomResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/rooms\x12[\n" +
@@ -2120,95 +2232,98 @@ func file_roomd_v1_room_service_proto_rawDescGZIP() []byte {
 	return file_roomd_v1_room_service_proto_rawDescData
 }
 
+var file_roomd_v1_room_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_roomd_v1_room_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_roomd_v1_room_service_proto_goTypes = []any{
-	(*Room)(nil),                  // 0: roomd.v1.Room
-	(*Client)(nil),                // 1: roomd.v1.Client
-	(*CreateRoomRequest)(nil),     // 2: roomd.v1.CreateRoomRequest
-	(*CreateRoomResponse)(nil),    // 3: roomd.v1.CreateRoomResponse
-	(*GetRoomRequest)(nil),        // 4: roomd.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),       // 5: roomd.v1.GetRoomResponse
-	(*ListRoomsRequest)(nil),      // 6: roomd.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),     // 7: roomd.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),     // 8: roomd.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),    // 9: roomd.v1.DeleteRoomResponse
-	(*ListClientsRequest)(nil),    // 10: roomd.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),   // 11: roomd.v1.ListClientsResponse
-	(*KickClientRequest)(nil),     // 12: roomd.v1.KickClientRequest
-	(*KickClientResponse)(nil),    // 13: roomd.v1.KickClientResponse
-	(*KickUserRequest)(nil),       // 14: roomd.v1.KickUserRequest
-	(*KickUserResponse)(nil),      // 15: roomd.v1.KickUserResponse
-	(*Ban)(nil),                   // 16: roomd.v1.Ban
-	(*ListBansRequest)(nil),       // 17: roomd.v1.ListBansRequest
-	(*ListBansResponse)(nil),      // 18: roomd.v1.ListBansResponse
-	(*UnbanRequest)(nil),          // 19: roomd.v1.UnbanRequest
-	(*UnbanResponse)(nil),         // 20: roomd.v1.UnbanResponse
-	(*PublishRequest)(nil),        // 21: roomd.v1.PublishRequest
-	(*PublishResponse)(nil),       // 22: roomd.v1.PublishResponse
-	(*SendToClientRequest)(nil),   // 23: roomd.v1.SendToClientRequest
-	(*SendToClientResponse)(nil),  // 24: roomd.v1.SendToClientResponse
-	(*WatchRoomRequest)(nil),      // 25: roomd.v1.WatchRoomRequest
-	(*WatchRoomResponse)(nil),     // 26: roomd.v1.WatchRoomResponse
-	(*ClientJoined)(nil),          // 27: roomd.v1.ClientJoined
-	(*ClientLeft)(nil),            // 28: roomd.v1.ClientLeft
-	(*MessagePublished)(nil),      // 29: roomd.v1.MessagePublished
-	(*RoomDeleted)(nil),           // 30: roomd.v1.RoomDeleted
-	nil,                           // 31: roomd.v1.Room.MetadataEntry
-	nil,                           // 32: roomd.v1.CreateRoomRequest.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(LeaveCause)(0),               // 0: roomd.v1.LeaveCause
+	(*Room)(nil),                  // 1: roomd.v1.Room
+	(*Client)(nil),                // 2: roomd.v1.Client
+	(*CreateRoomRequest)(nil),     // 3: roomd.v1.CreateRoomRequest
+	(*CreateRoomResponse)(nil),    // 4: roomd.v1.CreateRoomResponse
+	(*GetRoomRequest)(nil),        // 5: roomd.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),       // 6: roomd.v1.GetRoomResponse
+	(*ListRoomsRequest)(nil),      // 7: roomd.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),     // 8: roomd.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),     // 9: roomd.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),    // 10: roomd.v1.DeleteRoomResponse
+	(*ListClientsRequest)(nil),    // 11: roomd.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),   // 12: roomd.v1.ListClientsResponse
+	(*KickClientRequest)(nil),     // 13: roomd.v1.KickClientRequest
+	(*KickClientResponse)(nil),    // 14: roomd.v1.KickClientResponse
+	(*KickUserRequest)(nil),       // 15: roomd.v1.KickUserRequest
+	(*KickUserResponse)(nil),      // 16: roomd.v1.KickUserResponse
+	(*Ban)(nil),                   // 17: roomd.v1.Ban
+	(*ListBansRequest)(nil),       // 18: roomd.v1.ListBansRequest
+	(*ListBansResponse)(nil),      // 19: roomd.v1.ListBansResponse
+	(*UnbanRequest)(nil),          // 20: roomd.v1.UnbanRequest
+	(*UnbanResponse)(nil),         // 21: roomd.v1.UnbanResponse
+	(*PublishRequest)(nil),        // 22: roomd.v1.PublishRequest
+	(*PublishResponse)(nil),       // 23: roomd.v1.PublishResponse
+	(*SendToClientRequest)(nil),   // 24: roomd.v1.SendToClientRequest
+	(*SendToClientResponse)(nil),  // 25: roomd.v1.SendToClientResponse
+	(*WatchRoomRequest)(nil),      // 26: roomd.v1.WatchRoomRequest
+	(*WatchRoomResponse)(nil),     // 27: roomd.v1.WatchRoomResponse
+	(*ClientJoined)(nil),          // 28: roomd.v1.ClientJoined
+	(*ClientLeft)(nil),            // 29: roomd.v1.ClientLeft
+	(*MessagePublished)(nil),      // 30: roomd.v1.MessagePublished
+	(*RoomDeleted)(nil),           // 31: roomd.v1.RoomDeleted
+	nil,                           // 32: roomd.v1.Room.MetadataEntry
+	nil,                           // 33: roomd.v1.CreateRoomRequest.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 }
 var file_roomd_v1_room_service_proto_depIdxs = []int32{
-	31, // 0: roomd.v1.Room.metadata:type_name -> roomd.v1.Room.MetadataEntry
-	33, // 1: roomd.v1.Room.create_time:type_name -> google.protobuf.Timestamp
-	33, // 2: roomd.v1.Client.connect_time:type_name -> google.protobuf.Timestamp
-	32, // 3: roomd.v1.CreateRoomRequest.metadata:type_name -> roomd.v1.CreateRoomRequest.MetadataEntry
-	0,  // 4: roomd.v1.CreateRoomResponse.room:type_name -> roomd.v1.Room
-	0,  // 5: roomd.v1.GetRoomResponse.room:type_name -> roomd.v1.Room
-	0,  // 6: roomd.v1.ListRoomsResponse.rooms:type_name -> roomd.v1.Room
-	1,  // 7: roomd.v1.ListClientsResponse.clients:type_name -> roomd.v1.Client
-	1,  // 8: roomd.v1.KickClientResponse.client:type_name -> roomd.v1.Client
-	16, // 9: roomd.v1.KickClientResponse.ban:type_name -> roomd.v1.Ban
-	16, // 10: roomd.v1.KickUserResponse.ban:type_name -> roomd.v1.Ban
-	33, // 11: roomd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
-	33, // 12: roomd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
-	16, // 13: roomd.v1.ListBansResponse.bans:type_name -> roomd.v1.Ban
-	16, // 14: roomd.v1.UnbanResponse.bans:type_name -> roomd.v1.Ban
-	33, // 15: roomd.v1.WatchRoomResponse.time:type_name -> google.protobuf.Timestamp
-	27, // 16: roomd.v1.WatchRoomResponse.client_joined:type_name -> roomd.v1.ClientJoined
-	28, // 17: roomd.v1.WatchRoomResponse.client_left:type_name -> roomd.v1.ClientLeft
-	29, // 18: roomd.v1.WatchRoomResponse.message_published:type_name -> roomd.v1.MessagePublished
-	30, // 19: roomd.v1.WatchRoomResponse.room_deleted:type_name -> roomd.v1.RoomDeleted
-	1,  // 20: roomd.v1.ClientJoined.client:type_name -> roomd.v1.Client
-	1,  // 21: roomd.v1.ClientLeft.client:type_name -> roomd.v1.Client
-	2,  // 22: roomd.v1.RoomService.CreateRoom:input_type -> roomd.v1.CreateRoomRequest
-	4,  // 23: roomd.v1.RoomService.GetRoom:input_type -> roomd.v1.GetRoomRequest
-	6,  // 24: roomd.v1.RoomService.ListRooms:input_type -> roomd.v1.ListRoomsRequest
-	8,  // 25: roomd.v1.RoomService.DeleteRoom:input_type -> roomd.v1.DeleteRoomRequest
-	10, // 26: roomd.v1.RoomService.ListClients:input_type -> roomd.v1.ListClientsRequest
-	12, // 27: roomd.v1.RoomService.KickClient:input_type -> roomd.v1.KickClientRequest
-	14, // 28: roomd.v1.RoomService.KickUser:input_type -> roomd.v1.KickUserRequest
-	21, // 29: roomd.v1.RoomService.Publish:input_type -> roomd.v1.PublishRequest
-	23, // 30: roomd.v1.RoomService.SendToClient:input_type -> roomd.v1.SendToClientRequest
-	17, // 31: roomd.v1.RoomService.ListBans:input_type -> roomd.v1.ListBansRequest
-	19, // 32: roomd.v1.RoomService.Unban:input_type -> roomd.v1.UnbanRequest
-	25, // 33: roomd.v1.RoomService.WatchRoom:input_type -> roomd.v1.WatchRoomRequest
-	3,  // 34: roomd.v1.RoomService.CreateRoom:output_type -> roomd.v1.CreateRoomResponse
-	5,  // 35: roomd.v1.RoomService.GetRoom:output_type -> roomd.v1.GetRoomResponse
-	7,  // 36: roomd.v1.RoomService.ListRooms:output_type -> roomd.v1.ListRoomsResponse
-	9,  // 37: roomd.v1.RoomService.DeleteRoom:output_type -> roomd.v1.DeleteRoomResponse
-	11, // 38: roomd.v1.RoomService.ListClients:output_type -> roomd.v1.ListClientsResponse
-	13, // 39: roomd.v1.RoomService.KickClient:output_type -> roomd.v1.KickClientResponse
-	15, // 40: roomd.v1.RoomService.KickUser:output_type -> roomd.v1.KickUserResponse
-	22, // 41: roomd.v1.RoomService.Publish:output_type -> roomd.v1.PublishResponse
-	24, // 42: roomd.v1.RoomService.SendToClient:output_type -> roomd.v1.SendToClientResponse
-	18, // 43: roomd.v1.RoomService.ListBans:output_type -> roomd.v1.ListBansResponse
-	20, // 44: roomd.v1.RoomService.Unban:output_type -> roomd.v1.UnbanResponse
-	26, // 45: roomd.v1.RoomService.WatchRoom:output_type -> roomd.v1.WatchRoomResponse
-	34, // [34:46] is the sub-list for method output_type
-	22, // [22:34] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	32, // 0: roomd.v1.Room.metadata:type_name -> roomd.v1.Room.MetadataEntry
+	34, // 1: roomd.v1.Room.create_time:type_name -> google.protobuf.Timestamp
+	34, // 2: roomd.v1.Client.connect_time:type_name -> google.protobuf.Timestamp
+	33, // 3: roomd.v1.CreateRoomRequest.metadata:type_name -> roomd.v1.CreateRoomRequest.MetadataEntry
+	1,  // 4: roomd.v1.CreateRoomResponse.room:type_name -> roomd.v1.Room
+	1,  // 5: roomd.v1.GetRoomResponse.room:type_name -> roomd.v1.Room
+	1,  // 6: roomd.v1.ListRoomsResponse.rooms:type_name -> roomd.v1.Room
+	2,  // 7: roomd.v1.ListClientsResponse.clients:type_name -> roomd.v1.Client
+	2,  // 8: roomd.v1.KickClientResponse.client:type_name -> roomd.v1.Client
+	17, // 9: roomd.v1.KickClientResponse.ban:type_name -> roomd.v1.Ban
+	17, // 10: roomd.v1.KickUserResponse.ban:type_name -> roomd.v1.Ban
+	34, // 11: roomd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	34, // 12: roomd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 13: roomd.v1.ListBansResponse.bans:type_name -> roomd.v1.Ban
+	17, // 14: roomd.v1.UnbanResponse.bans:type_name -> roomd.v1.Ban
+	34, // 15: roomd.v1.WatchRoomResponse.time:type_name -> google.protobuf.Timestamp
+	28, // 16: roomd.v1.WatchRoomResponse.client_joined:type_name -> roomd.v1.ClientJoined
+	29, // 17: roomd.v1.WatchRoomResponse.client_left:type_name -> roomd.v1.ClientLeft
+	30, // 18: roomd.v1.WatchRoomResponse.message_published:type_name -> roomd.v1.MessagePublished
+	31, // 19: roomd.v1.WatchRoomResponse.room_deleted:type_name -> roomd.v1.RoomDeleted
+	2,  // 20: roomd.v1.ClientJoined.client:type_name -> roomd.v1.Client
+	2,  // 21: roomd.v1.ClientLeft.client:type_name -> roomd.v1.Client
+	0,  // 22: roomd.v1.ClientLeft.cause:type_name -> roomd.v1.LeaveCause
+	3,  // 23: roomd.v1.RoomService.CreateRoom:input_type -> roomd.v1.CreateRoomRequest
+	5,  // 24: roomd.v1.RoomService.GetRoom:input_type -> roomd.v1.GetRoomRequest
+	7,  // 25: roomd.v1.RoomService.ListRooms:input_type -> roomd.v1.ListRoomsRequest
+	9,  // 26: roomd.v1.RoomService.DeleteRoom:input_type -> roomd.v1.DeleteRoomRequest
+	11, // 27: roomd.v1.RoomService.ListClients:input_type -> roomd.v1.ListClientsRequest
+	13, // 28: roomd.v1.RoomService.KickClient:input_type -> roomd.v1.KickClientRequest
+	15, // 29: roomd.v1.RoomService.KickUser:input_type -> roomd.v1.KickUserRequest
+	22, // 30: roomd.v1.RoomService.Publish:input_type -> roomd.v1.PublishRequest
+	24, // 31: roomd.v1.RoomService.SendToClient:input_type -> roomd.v1.SendToClientRequest
+	18, // 32: roomd.v1.RoomService.ListBans:input_type -> roomd.v1.ListBansRequest
+	20, // 33: roomd.v1.RoomService.Unban:input_type -> roomd.v1.UnbanRequest
+	26, // 34: roomd.v1.RoomService.WatchRoom:input_type -> roomd.v1.WatchRoomRequest
+	4,  // 35: roomd.v1.RoomService.CreateRoom:output_type -> roomd.v1.CreateRoomResponse
+	6,  // 36: roomd.v1.RoomService.GetRoom:output_type -> roomd.v1.GetRoomResponse
+	8,  // 37: roomd.v1.RoomService.ListRooms:output_type -> roomd.v1.ListRoomsResponse
+	10, // 38: roomd.v1.RoomService.DeleteRoom:output_type -> roomd.v1.DeleteRoomResponse
+	12, // 39: roomd.v1.RoomService.ListClients:output_type -> roomd.v1.ListClientsResponse
+	14, // 40: roomd.v1.RoomService.KickClient:output_type -> roomd.v1.KickClientResponse
+	16, // 41: roomd.v1.RoomService.KickUser:output_type -> roomd.v1.KickUserResponse
+	23, // 42: roomd.v1.RoomService.Publish:output_type -> roomd.v1.PublishResponse
+	25, // 43: roomd.v1.RoomService.SendToClient:output_type -> roomd.v1.SendToClientResponse
+	19, // 44: roomd.v1.RoomService.ListBans:output_type -> roomd.v1.ListBansResponse
+	21, // 45: roomd.v1.RoomService.Unban:output_type -> roomd.v1.UnbanResponse
+	27, // 46: roomd.v1.RoomService.WatchRoom:output_type -> roomd.v1.WatchRoomResponse
+	35, // [35:47] is the sub-list for method output_type
+	23, // [23:35] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_roomd_v1_room_service_proto_init() }
@@ -2240,13 +2355,14 @@ func file_roomd_v1_room_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomd_v1_room_service_proto_rawDesc), len(file_roomd_v1_room_service_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_roomd_v1_room_service_proto_goTypes,
 		DependencyIndexes: file_roomd_v1_room_service_proto_depIdxs,
+		EnumInfos:         file_roomd_v1_room_service_proto_enumTypes,
 		MessageInfos:      file_roomd_v1_room_service_proto_msgTypes,
 	}.Build()
 	File_roomd_v1_room_service_proto = out.File

@@ -48,7 +48,10 @@ type RoomServiceClient interface {
 	GetRoom(ctx context.Context, in *GetRoomRequest, opts ...grpc.CallOption) (*GetRoomResponse, error)
 	// ListRooms lists rooms ordered by id, one page at a time.
 	ListRooms(ctx context.Context, in *ListRoomsRequest, opts ...grpc.CallOption) (*ListRoomsResponse, error)
-	// DeleteRoom removes a room and closes every member with close code 4001.
+	// DeleteRoom removes a room and every member from it. Raw members
+	// (/ws/{room_id}) are closed with close code 4001; members on the client
+	// protocol (GET /ws) get a room_deleted notice and stay connected, in
+	// their other rooms too.
 	DeleteRoom(ctx context.Context, in *DeleteRoomRequest, opts ...grpc.CallOption) (*DeleteRoomResponse, error)
 	// ListClients lists the clients connected to a room, ordered by client id.
 	ListClients(ctx context.Context, in *ListClientsRequest, opts ...grpc.CallOption) (*ListClientsResponse, error)
@@ -230,7 +233,10 @@ type RoomServiceServer interface {
 	GetRoom(context.Context, *GetRoomRequest) (*GetRoomResponse, error)
 	// ListRooms lists rooms ordered by id, one page at a time.
 	ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error)
-	// DeleteRoom removes a room and closes every member with close code 4001.
+	// DeleteRoom removes a room and every member from it. Raw members
+	// (/ws/{room_id}) are closed with close code 4001; members on the client
+	// protocol (GET /ws) get a room_deleted notice and stay connected, in
+	// their other rooms too.
 	DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error)
 	// ListClients lists the clients connected to a room, ordered by client id.
 	ListClients(context.Context, *ListClientsRequest) (*ListClientsResponse, error)
