@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"roomd/rooms"
 	"roomd/wsedge/token"
 )
@@ -92,7 +94,14 @@ func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.Clo
 // refuseAfterUpgrade completes the upgrade only to close at once with code
 // and reason, then waits (bounded) for the peer's close frame.
 func (e *Edge) refuseAfterUpgrade(w http.ResponseWriter, r *http.Request, code rooms.CloseCode, reason string) {
-	ws, err := e.upgrader.Upgrade(w, r, nil)
+	// The upgrade accepts the first subprotocol the client offered: a
+	// browser that offered one (the SDK offers roomd.v1.json) and got none
+	// back fails the handshake, and sees 1006 instead of this close.
+	var header http.Header
+	if offered := websocket.Subprotocols(r); len(offered) > 0 {
+		header = http.Header{"Sec-Websocket-Protocol": {offered[0]}}
+	}
+	ws, err := e.upgrader.Upgrade(w, r, header)
 	if err != nil {
 		return
 	}

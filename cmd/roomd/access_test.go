@@ -270,3 +270,37 @@ func TestConnectionLimits(t *testing.T) {
 		}
 	})
 }
+
+// A browser that offered a subprotocol fails a handshake that names none
+// (and reports 1006, as for a network drop), so a refusal after the upgrade
+// must name the one offered for the page to read its close code and reason.
+func TestRefusalsAfterTheUpgradeNameTheOfferedSubprotocol(t *testing.T) {
+	s := startServer(t, "-jwt-secret", testSecret)
+	for _, tc := range []struct {
+		what, query, origin string
+		code                int
+	}{
+		{"a foreign page", "token=" + hs256(t, jwt.MapClaims{"sub": "ann"}), "https://evil.example", 4403},
+		{"a bad token", "token=nonsense", "", 4401},
+	} {
+		d := websocket.Dialer{Subprotocols: []string{"roomd.v1.json"}}
+		header := http.Header{}
+		if tc.origin != "" {
+			header.Set("Origin", tc.origin)
+		}
+		ws, _, err := d.Dial("ws://"+s.public+"/ws?"+tc.query, header)
+		if err != nil {
+			t.Fatalf("%s: dial: %v", tc.what, err)
+		}
+		if ws.Subprotocol() != "roomd.v1.json" {
+			t.Errorf("%s: the handshake names subprotocol %q, want the one offered", tc.what, ws.Subprotocol())
+		}
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err = ws.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != tc.code {
+			t.Errorf("%s: got %v, want close %d", tc.what, err, tc.code)
+		}
+		ws.Close()
+	}
+}

@@ -145,9 +145,9 @@ func openChat(t *testing.T, browser context.Context, base, name, room string) co
 	if err := chromedp.Do(tab, chromedp.Navigate(base+"/?name="+name+"&room="+room+"&autojoin")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, tab, name+"'s page is connected", `document.getElementById('state').dataset.state === 'open'`)
-	// The member list fills from the join's ack: from then on the page
+	// The pill turns green with the join's ack: from then on the page
 	// receives everything published to the room.
+	waitJS(t, tab, name+"'s page has joined", `document.getElementById('state').dataset.state === 'joined'`)
 	waitJS(t, tab, name+"'s page has joined", `[...document.querySelectorAll('#members li')].some(li => li.textContent === '`+name+`')`)
 	return tab
 }
@@ -188,8 +188,8 @@ func TestBrowserDemoChat(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitJS(t, bob, "bob's page says kicked", `document.getElementById('state').dataset.state === 'kicked'`)
-		if txt := evalJS[string](t, bob, `document.getElementById('state').textContent`); !strings.Contains(txt, "be nice") {
-			t.Errorf("state shows %q, want the reason", txt)
+		if txt := evalJS[string](t, bob, `document.getElementById('banner-text').textContent`); !strings.Contains(txt, "be nice") {
+			t.Errorf("the banner says %q, want the reason", txt)
 		}
 		// No reconnect is scheduled, and none arrived.
 		if evalJS[bool](t, bob, `window.roomdClient.stopped && window.roomdClient.timer === undefined`) != true {
@@ -203,11 +203,15 @@ func TestBrowserDemoChat(t *testing.T) {
 }
 
 // cutProxy forwards TCP to roomd and can drop every connection at once, as
-// a network failure would.
+// a network failure would, refuse new ones while it is down, and count
+// them.
 type cutProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	ln      net.Listener
+	mu      sync.Mutex
+	target  string
+	down    bool
+	conns   []net.Conn
+	accepts []time.Time
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
@@ -216,7 +220,7 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln}
+	p := &cutProxy{ln: ln, target: target}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); p.cut(); wg.Wait() })
 	wg.Add(1)
@@ -226,6 +230,14 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 			in, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			p.accepts = append(p.accepts, time.Now())
+			target, down := p.target, p.down
+			p.mu.Unlock()
+			if down {
+				in.Close()
+				continue
 			}
 			out, err := net.Dial("tcp", target)
 			if err != nil {
@@ -243,6 +255,9 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 	return p
 }
 
+// base is the proxy's URL: pages loaded from it connect through it.
+func (p *cutProxy) base() string { return "http://" + p.ln.Addr().String() }
+
 func (p *cutProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -250,6 +265,34 @@ func (p *cutProxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// setDown makes the proxy close every new connection at once (down) or
+// forward them again.
+func (p *cutProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+}
+
+// setTarget sends new connections to another server.
+func (p *cutProxy) setTarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+}
+
+// acceptsSince lists the connections accepted since t.
+func (p *cutProxy) acceptsSince(t time.Time) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var since []time.Time
+	for _, at := range p.accepts {
+		if !at.Before(t) {
+			since = append(since, at)
+		}
+	}
+	return since
 }
 
 // The network drops while messages are published: the page reconnects by
@@ -263,7 +306,7 @@ func TestBrowserResumeAfterConnectionCut(t *testing.T) {
 	}
 	proxy := startCutProxy(t, s.public)
 	browser := newBrowser(t)
-	page := openChat(t, browser, "http://"+proxy.ln.Addr().String(), "ann", "news")
+	page := openChat(t, browser, proxy.base(), "ann", "news")
 	publish := func(text string) {
 		t.Helper()
 		if _, err := s.admin.Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "news", Payload: &roomdv1.PublishRequest_Text{Text: text}}); err != nil {
@@ -280,7 +323,7 @@ func TestBrowserResumeAfterConnectionCut(t *testing.T) {
 	for i := 3; i <= 6; i++ {
 		publish(fmt.Sprintf("m%d", i))
 	}
-	waitJS(t, page, "the page is back", `document.getElementById('state').dataset.state === 'open'`)
+	waitJS(t, page, "the page is back", `document.getElementById('state').dataset.state === 'joined'`)
 	publish("m7")
 	waitJS(t, page, "every message is shown", logTexts+`.length === 7`)
 	got := evalJS[[]string](t, page, logTexts)
