@@ -31,6 +31,9 @@ type Config struct {
 	// DefaultHistorySize is how many messages a room keeps for resuming
 	// clients when it is made by joining or with HistorySize -1.
 	DefaultHistorySize int
+	// MaxWatchers bounds the watches (Watch) open at once; one more is
+	// ErrLimit. 0 means DefaultMaxWatchers.
+	MaxWatchers int
 	// NewBroker makes the broker that orders and carries published
 	// messages, given the Hub to deliver them to. nil means NewMemoryBroker.
 	NewBroker func(local Deliverer) Broker
@@ -59,6 +62,8 @@ type Hub struct {
 	maxClientsPerRoom int
 	defaultHistory    int
 	roomCount         atomic.Int64
+	maxWatchers       int
+	watchers          atomic.Int64 // open watches
 	broker            Broker
 	seed              maphash.Seed
 	closed            atomic.Bool
@@ -75,10 +80,14 @@ func NewHub(cfg Config) *Hub {
 		maxRooms:          cfg.MaxRooms,
 		maxClientsPerRoom: cfg.MaxClientsPerRoom,
 		defaultHistory:    max(cfg.DefaultHistorySize, 0),
+		maxWatchers:       cfg.MaxWatchers,
 		seed:              maphash.MakeSeed(),
 	}
 	if h.maxQueueBytes <= 0 {
 		h.maxQueueBytes = DefaultMaxQueueBytes
+	}
+	if h.maxWatchers <= 0 {
+		h.maxWatchers = DefaultMaxWatchers
 	}
 	for i := range h.rooms {
 		h.rooms[i].rooms = make(map[string]*Room)
@@ -261,9 +270,7 @@ func (h *Hub) DeleteRoom(roomID string) (DeleteResult, error) {
 		}
 	}
 	r.emitLocked(Event{Kind: EventRoomDeleted})
-	for w := range r.watchers {
-		r.endWatchLocked(w, nil)
-	}
+	r.endWatchesLocked(nil)
 	r.mu.Unlock()
 
 	for _, c := range closing {
@@ -334,26 +341,6 @@ func (h *Hub) client(clientID string) (*Client, error) {
 	return c, nil
 }
 
-// Watch streams the room's events from now on.
-func (h *Hub) Watch(roomID string) (*Watcher, error) {
-	r, err := h.room(roomID)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, errorf(ErrRoomNotFound, "room %q not found", roomID)
-	}
-	ch := make(chan Event, watcherBuffer)
-	w := &Watcher{C: ch, ch: ch, room: r}
-	if r.watchers == nil {
-		r.watchers = make(map[*Watcher]struct{})
-	}
-	r.watchers[w] = struct{}{}
-	return w, nil
-}
-
 // Close refuses new rooms and members and ends every watch with ErrClosed.
 // Closing the connections themselves is the transport's job.
 func (h *Hub) Close() {
@@ -363,9 +350,7 @@ func (h *Hub) Close() {
 		s.mu.RLock()
 		for _, r := range s.rooms {
 			r.mu.Lock()
-			for w := range r.watchers {
-				r.endWatchLocked(w, ErrClosed)
-			}
+			r.endWatchesLocked(ErrClosed)
 			r.mu.Unlock()
 		}
 		s.mu.RUnlock()

@@ -170,8 +170,8 @@ func TestSlowConsumerIsDroppedOthersKeepReceiving(t *testing.T) {
 		t.Errorf("after the drop, recipients = %d, want 1", n)
 	}
 	var left *Event
-	for len(w.C) > 0 {
-		e := <-w.C
+	for len(w.ch) > 0 {
+		e := <-w.ch
 		if e.Kind == EventClientLeft {
 			left = &e
 		}
@@ -304,7 +304,7 @@ func TestWatchSeesJoinPublishLeaveDelete(t *testing.T) {
 	h.Leave(c, CauseClosedByClient, CloseNormal, "done")
 	h.DeleteRoom("r")
 	var kinds []EventKind
-	for e := range w.C {
+	for e := range w.ch {
 		kinds = append(kinds, e.Kind)
 	}
 	want := []EventKind{EventClientJoined, EventMessagePublished, EventClientLeft, EventRoomDeleted}
@@ -405,8 +405,8 @@ func TestPresenceOverflowDropsTheMember(t *testing.T) {
 func leaves(t *testing.T, w *Watcher) map[string]Event {
 	t.Helper()
 	out := map[string]Event{}
-	for len(w.C) > 0 {
-		if e := <-w.C; e.Kind == EventClientLeft {
+	for len(w.ch) > 0 {
+		if e := <-w.ch; e.Kind == EventClientLeft {
 			out[e.Client.ClientID] = e
 		}
 	}

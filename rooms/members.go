@@ -255,9 +255,7 @@ func (h *Hub) removeIfEmpty(r *Room) {
 	h.roomCount.Add(-1)
 	h.broker.Unsubscribe(r.id)
 	r.emitLocked(Event{Kind: EventRoomDeleted, Reason: "last member left"})
-	for w := range r.watchers {
-		r.endWatchLocked(w, nil)
-	}
+	r.endWatchesLocked(nil)
 }
 
 // dropSlow disconnects a client whose queue overflowed. The caller must

@@ -1,7 +1,6 @@
 package rooms
 
 import (
-	"errors"
 	"sync"
 	"time"
 )
@@ -196,59 +195,4 @@ type Event struct {
 	// Message was published and handed to Recipients members.
 	Message    *Message
 	Recipients int
-}
-
-// ErrWatcherTooSlow ends a watch whose reader fell behind by more than its
-// buffer; the room itself is never slowed down by a watcher.
-var ErrWatcherTooSlow = errors.New("watcher fell too far behind the room's events")
-
-// watcherBuffer is how many events a watcher may lag behind.
-const watcherBuffer = 1024
-
-// Watcher receives a room's events on C until the room is deleted, the Hub
-// closes, the watcher falls too far behind, or Stop is called. C is then
-// closed and Err says why.
-type Watcher struct {
-	C <-chan Event
-
-	ch   chan Event
-	room *Room
-	err  error // set before ch is closed
-}
-
-// Err returns why C was closed: nil after the room was deleted or Stop,
-// ErrWatcherTooSlow, or ErrClosed when the server shuts down. Call it only
-// after C is closed.
-func (w *Watcher) Err() error { return w.err }
-
-// Stop ends the watch and closes C; calling it again does nothing.
-func (w *Watcher) Stop() {
-	w.room.mu.Lock()
-	defer w.room.mu.Unlock()
-	w.room.endWatchLocked(w, nil)
-}
-
-// endWatchLocked closes w's channel with err. r.mu must be held.
-func (r *Room) endWatchLocked(w *Watcher, err error) {
-	if _, ok := r.watchers[w]; !ok {
-		return
-	}
-	delete(r.watchers, w)
-	w.err = err
-	close(w.ch)
-}
-
-// emitLocked hands e to every watcher without waiting. r.mu must be held.
-func (r *Room) emitLocked(e Event) {
-	if len(r.watchers) == 0 {
-		return
-	}
-	e.Time = time.Now()
-	for w := range r.watchers {
-		select {
-		case w.ch <- e:
-		default:
-			r.endWatchLocked(w, ErrWatcherTooSlow)
-		}
-	}
 }

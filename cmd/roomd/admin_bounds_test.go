@@ -150,3 +150,115 @@ func TestAdminRESTCallsInProgressAreBounded(t *testing.T) {
 		t.Errorf("POST once the slow ones finished: HTTP %d, want 200", code)
 	}
 }
+
+// openWatchWhenFree retries WatchRoom until the server has a watch to
+// spare, proving it with an event the new watch receives.
+func openWatchWhenFree(t *testing.T, s *testServer, room string) {
+	t.Helper()
+	eventually(t, "a new watch is accepted once the stalled one is cut", func() bool {
+		ctx, cancel := context.WithTimeout(adminContext(t), 2*time.Second)
+		defer cancel()
+		watch, err := s.admin.WatchRoom(ctx, &roomdv1.WatchRoomRequest{RoomId: room})
+		if err != nil {
+			return false
+		}
+		// The server sends headers once the watch is registered (or none,
+		// then the refusal, when it is not).
+		if md, err := watch.Header(); err != nil || md == nil {
+			_, err = watch.Recv()
+			if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "room watches are open") {
+				t.Fatalf("a second watch: %v, want it accepted or refused for the limit", err)
+			}
+			return false
+		}
+		if _, err := s.admin.Publish(ctx, &roomdv1.PublishRequest{RoomId: room, Payload: &roomdv1.PublishRequest_Text{Text: "probe"}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			e, err := watch.Recv()
+			if err != nil {
+				if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "room watches are open") {
+					t.Fatalf("a second watch: %v, want it accepted or refused for the limit", err)
+				}
+				return false
+			}
+			if e.GetMessagePublished().GetText() == "probe" {
+				return true
+			}
+		}
+	})
+}
+
+// publishBig publishes n messages of 60 KiB to room.
+func publishBig(t *testing.T, s *testServer, room string, n int) {
+	t.Helper()
+	text := strings.Repeat("x", 60<<10)
+	for range n {
+		if _, err := s.admin.Publish(adminContext(t), &roomdv1.PublishRequest{RoomId: room, Payload: &roomdv1.PublishRequest_Text{Text: text}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A WatchRoom reader that stops reading is cut as soon as it falls 1 MiB
+// behind: its watch is freed at once, and when it reads again it finds
+// RESOURCE_EXHAUSTED after the events it had been sent.
+func TestAdminStalledGRPCWatchIsCutPromptly(t *testing.T) {
+	s := startServer(t, "-max-watchers", "1")
+	mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "hot"})
+	// A client with small fixed windows, so that not reading stalls the
+	// stream soon instead of buffering megabytes on the client's side.
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stalled, err := roomdv1.NewRoomServiceClient(conn).WatchRoom(adminContext(t), &roomdv1.WatchRoomRequest{RoomId: "hot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stalled.Header(); err != nil {
+		t.Fatal(err)
+	}
+	publishBig(t, s, "hot", 40) // 2.4 MB of events nobody reads
+	openWatchWhenFree(t, s, "hot")
+
+	got := 0
+	for {
+		_, err := stalled.Recv()
+		if err == nil {
+			got++
+			continue
+		}
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "fell too far behind") {
+			t.Fatalf("the stalled watch, reading again after %d events: %v, want RESOURCE_EXHAUSTED", got, err)
+		}
+		break
+	}
+	if got == 0 || got >= 40 {
+		t.Errorf("the stalled watch received %d of 40 events before its end, want some but not all", got)
+	}
+}
+
+// Over REST the same: a reader that stops is let go (the admin listener
+// bounds each write by -write-timeout), its watch freed, and its response
+// ends instead of hanging when it reads again.
+func TestAdminStalledRESTWatchIsLetGo(t *testing.T) {
+	s := startServer(t, "-max-watchers", "1", "-write-timeout", "1s")
+	mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "hot"})
+	resp := (<-startRESTWatch(t, s, "hot")).resp
+	publishBig(t, s, "hot", 300) // 18 MB of events, 24 MB of JSON: more than the sockets hold
+	openWatchWhenFree(t, s, "hot")
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		done <- err
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stalled REST watch is still streaming 30 s later")
+	}
+}

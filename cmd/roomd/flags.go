@@ -47,6 +47,7 @@ type config struct {
 	adminTokenFile string
 	adminInsecure  bool
 	adminMaxCalls  int
+	maxWatchers    int
 	tlsCert        string
 	tlsKey         string
 
@@ -100,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
 	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "file holding the admin token (surrounding whitespace trimmed); instead of -admin-token")
 	fs.BoolVar(&cfg.adminInsecure, "admin-insecure", false, "allow admin listeners on non-loopback addresses without a token")
+	fs.IntVar(&cfg.maxWatchers, "max-watchers", rooms.DefaultMaxWatchers, "WatchRoom streams open at once (RESOURCE_EXHAUSTED beyond); each holds at most 1 MiB of events its reader has not taken")
 	fs.IntVar(&cfg.adminMaxCalls, "admin-max-calls", admin.DefaultMaxConcurrentCalls, "admin calls in progress at once, gRPC and REST each (RESOURCE_EXHAUSTED, HTTP 429 beyond); streams (WatchRoom) do not count")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with -tls-key every listener serves TLS (wss://, https://, gRPC over TLS)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
@@ -147,8 +149,8 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-ping-interval, -pong-timeout, -write-timeout, -shutdown-timeout and -read-header-timeout must be positive")
 	case cfg.historySize < 0 || cfg.historySize > rooms.MaxHistorySize:
 		return fmt.Errorf("-history-size must be 0 to %d, got %d", rooms.MaxHistorySize, cfg.historySize)
-	case cfg.adminMaxCalls < 1:
-		return fmt.Errorf("-admin-max-calls must be at least 1, got %d", cfg.adminMaxCalls)
+	case cfg.adminMaxCalls < 1, cfg.maxWatchers < 1:
+		return fmt.Errorf("-admin-max-calls and -max-watchers must be at least 1")
 	case cfg.maxRoomsPerConn < 0:
 		return fmt.Errorf("-max-rooms-per-conn must not be negative")
 	case cfg.maxConns < 0, cfg.maxConnsPerIP < 0, cfg.maxRooms < 0, cfg.maxClientsPerRoom < 0, cfg.messageRate < 0, cfg.messageBurst < 0:

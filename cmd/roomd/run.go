@@ -63,6 +63,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxRooms:           cfg.maxRooms,
 		MaxClientsPerRoom:  cfg.maxClientsPerRoom,
 		DefaultHistorySize: cfg.historySize,
+		MaxWatchers:        cfg.maxWatchers,
 	})
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
@@ -130,7 +131,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	defer gwConn.Close()
 	gwCtx, cancelGateway := context.WithCancel(context.Background())
 	defer cancelGateway()
-	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv), Token: adminToken, MaxConcurrentCalls: cfg.adminMaxCalls})
+	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv), Token: adminToken, MaxConcurrentCalls: cfg.adminMaxCalls, WriteTimeout: cfg.writeTimeout})
 	if err != nil {
 		return err
 	}

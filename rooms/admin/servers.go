@@ -128,6 +128,10 @@ type GatewayConfig struct {
 	// Version is the version /openapi.json and the index page show; empty
 	// means BuildVersion().
 	Version string
+	// WriteTimeout bounds every write of a response, each on its own, so
+	// that a WatchRoom reader that stops reading is let go (with its
+	// connection) instead of holding a stream forever; 0 means 10 s.
+	WriteTimeout time.Duration
 }
 
 // NewGateway returns the admin HTTP handler: the REST gateway under /v1/,
@@ -151,6 +155,9 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	}
 	if cfg.Version == "" {
 		cfg.Version = BuildVersion()
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
 	}
 	openAPI, err := openAPIDocument(cfg.Version)
 	if err != nil {
@@ -192,8 +199,41 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
-	return mux, nil
+	return writeDeadlines(mux, cfg.WriteTimeout), nil
 }
+
+// writeDeadlines gives every write of a response, and every flush, d to
+// finish. http.Server's WriteTimeout cannot do that for streams: it bounds
+// the whole response.
+func writeDeadlines(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		// Set at once too: net/http writes a 100 Continue itself, on a
+		// connection that may carry an earlier response's deadline.
+		_ = rc.SetWriteDeadline(time.Now().Add(d))
+		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d}, r)
+	})
+}
+
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush is what the gateway calls after each streamed event.
+func (w *deadlineWriter) Flush() {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	_ = w.rc.Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // admitREST lets a REST request reach next only with the token and, if it
 // has a body, a free slot; a refusal is the gateway's usual JSON error

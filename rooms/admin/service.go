@@ -62,12 +62,16 @@ func statusOf(err error) error {
 		code = codes.NotFound
 	case errors.Is(err, rooms.ErrNoUserID):
 		code = codes.FailedPrecondition
-	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrLimit):
+	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrLimit), errors.Is(err, rooms.ErrWatcherTooSlow):
 		code = codes.ResourceExhausted
 	case errors.Is(err, rooms.ErrBanned):
 		code = codes.PermissionDenied
 	case errors.Is(err, rooms.ErrClosed):
 		code = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
 	}
 	return status.Error(code, err.Error())
 }
@@ -300,6 +304,15 @@ func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientReque
 	return &roomdv1.SendToClientResponse{}, nil
 }
 
+// watchDrainTimeout bounds how long a watch whose room was deleted (or
+// whose server is stopping) waits for its reader to take the last events.
+const watchDrainTimeout = 10 * time.Second
+
+// WatchRoom streams a room's events. They are sent from a goroutine of
+// their own: a reader that stops reading blocks that goroutine (gRPC flow
+// control), and the call still ends as soon as its watch falls more than
+// rooms.WatcherBytes behind, with RESOURCE_EXHAUSTED, instead of holding
+// its events until the reader wakes up.
 func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse]) error {
 	w, err := s.hub.Watch(req.GetRoomId())
 	if err != nil {
@@ -310,20 +323,36 @@ func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStr
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
+	sent := make(chan error, 1)
+	go func() { sent <- sendEvents(stream, w) }()
+	select {
+	case err := <-sent:
+		return err
+	case <-w.Ended():
+	}
+	if errors.Is(w.Err(), rooms.ErrWatcherTooSlow) {
+		return statusOf(w.Err())
+	}
+	select {
+	case err := <-sent:
+		return err
+	case <-time.After(watchDrainTimeout):
+		return status.Errorf(codes.ResourceExhausted, "the watch has ended (%v) and its reader did not take the last events within %v", w.Err(), watchDrainTimeout)
+	}
+}
+
+// sendEvents sends w's events on stream until the watch or the stream ends.
+func sendEvents(stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse], w *rooms.Watcher) error {
 	for {
-		select {
-		case <-stream.Context().Done():
-			return stream.Context().Err()
-		case e, ok := <-w.C:
-			if !ok {
-				if err := w.Err(); err != nil {
-					return statusOf(err)
-				}
-				return nil
+		e, ok, err := w.Next(stream.Context())
+		if !ok {
+			if err != nil {
+				return statusOf(err)
 			}
-			if err := stream.Send(eventProto(e)); err != nil {
-				return err
-			}
+			return nil
+		}
+		if err := stream.Send(eventProto(e)); err != nil {
+			return err
 		}
 	}
 }
