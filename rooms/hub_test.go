@@ -53,12 +53,12 @@ func payloads(c *Client) []string {
 }
 
 func TestValidateRoomID(t *testing.T) {
-	for _, ok := range []string{"a", "lobby", "A-b_c.d:e", strings.Repeat("x", 128)} {
+	for _, ok := range []string{"a", "lobby", "A-b_c.d:e", strings.Repeat("x", 128), "...", ".a", "a..", ".-"} {
 		if err := ValidateRoomID(ok); err != nil {
 			t.Errorf("ValidateRoomID(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a b", "é", "a?b", "a%2F"} {
+	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a b", "é", "a?b", "a%2F", ".", ".."} {
 		if err := ValidateRoomID(bad); !errors.Is(err, ErrInvalidRoomID) {
 			t.Errorf("ValidateRoomID(%q) = %v, want ErrInvalidRoomID", bad, err)
 		}
@@ -349,9 +349,10 @@ func TestServerWideRoomAndMemberLimits(t *testing.T) {
 }
 
 // FuzzValidateRoomID: whatever the input, an accepted id is 1-128 bytes of
-// the documented alphabet, so it is safe in paths, subjects and logs.
+// the documented alphabet and not a dot segment, so it is safe in paths,
+// subjects and logs.
 func FuzzValidateRoomID(f *testing.F) {
-	for _, seed := range []string{"lobby", "", "a/b", "é", strings.Repeat("x", 129), "team-1.a:b_c"} {
+	for _, seed := range []string{"lobby", "", "a/b", "é", strings.Repeat("x", 129), "team-1.a:b_c", ".", "..", "..."} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -364,6 +365,9 @@ func FuzzValidateRoomID(f *testing.F) {
 		}
 		if len(id) == 0 || len(id) > MaxRoomIDLength {
 			t.Fatalf("accepted %d-byte id", len(id))
+		}
+		if id == "." || id == ".." {
+			t.Fatalf("accepted the dot segment %q, which no URL path can name", id)
 		}
 		for i := 0; i < len(id); i++ {
 			if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:", rune(id[i])) {

@@ -29,7 +29,7 @@ const (
 // Error codes, stable across versions: clients switch on them.
 const (
 	CodeBadRequest    = "bad_request"    // not JSON, unknown op, missing or malformed field
-	CodeInvalidRoom   = "invalid_room"   // room id not 1-128 of letters, digits, _ - . :
+	CodeInvalidRoom   = "invalid_room"   // room id not 1-128 of letters, digits, _ - . :, or "." or ".."
 	CodeNotFound      = "not_found"      // the room does not exist and auto-create is off
 	CodeFull          = "full"           // the room is at its member limit
 	CodeForbidden     = "forbidden"      // not in the token's rooms, banned, or a read-only token publishing
