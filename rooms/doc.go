@@ -13,10 +13,12 @@
 //
 // # History
 //
-// Each room keeps its last HistorySize messages with their sequence numbers
-// and an epoch that is new for every Room value. JoinRoom with Resume replays
-// what a client missed, under the room's lock so nothing live slips in
-// between, or fails with ErrGap when the history cannot say.
+// Each room keeps its latest messages with their sequence numbers, at most
+// HistorySize of them and within a byte bound per room and one over all
+// rooms (history.go), and an epoch that is new for every Room value.
+// JoinRoom with Resume replays what a client missed, under the room's lock
+// so nothing live slips in between, or fails with ErrGap when the history
+// cannot say.
 //
 // # Fan-out
 //

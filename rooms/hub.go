@@ -31,6 +31,12 @@ type Config struct {
 	// DefaultHistorySize is how many messages a room keeps for resuming
 	// clients when it is made by joining or with HistorySize -1.
 	DefaultHistorySize int
+	// MaxRoomHistoryBytes bounds the bytes of messages each room keeps,
+	// whatever its HistorySize; the oldest go first. 0 means 1 MiB.
+	MaxRoomHistoryBytes int64
+	// MaxHistoryBytes bounds the bytes of messages all rooms keep together;
+	// history.go says how a room fares once it is spent. 0 means 256 MiB.
+	MaxHistoryBytes int64
 	// NewBroker makes the broker that orders and carries published
 	// messages, given the Hub to deliver them to. nil means NewMemoryBroker.
 	NewBroker func(local Deliverer) Broker
@@ -63,6 +69,10 @@ type Hub struct {
 	seed              maphash.Seed
 	closed            atomic.Bool
 
+	maxRoomHistoryBytes int64
+	maxHistoryBytes     int64
+	historyBytes        atomic.Int64 // kept by every room's history; see history.go
+
 	rooms   [shardCount]roomShard
 	clients [shardCount]clientShard // by client id, and by user id for KickUser
 	bans    banStore                // see bans.go
@@ -79,6 +89,13 @@ func NewHub(cfg Config) *Hub {
 	}
 	if h.maxQueueBytes <= 0 {
 		h.maxQueueBytes = DefaultMaxQueueBytes
+	}
+	h.maxRoomHistoryBytes, h.maxHistoryBytes = cfg.MaxRoomHistoryBytes, cfg.MaxHistoryBytes
+	if h.maxRoomHistoryBytes <= 0 {
+		h.maxRoomHistoryBytes = DefaultMaxRoomHistoryBytes
+	}
+	if h.maxHistoryBytes <= 0 {
+		h.maxHistoryBytes = DefaultMaxHistoryBytes
 	}
 	for i := range h.rooms {
 		h.rooms[i].rooms = make(map[string]*Room)
@@ -225,6 +242,7 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 	s.mu.Unlock()
 
 	r.closed = true
+	r.dropHistoryLocked()
 	const reason = "room deleted"
 	members := slices.Clone(r.members)
 	var closing []*Client

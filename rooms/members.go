@@ -226,6 +226,7 @@ func (h *Hub) removeIfEmpty(r *Room) {
 		return
 	}
 	r.closed = true
+	r.dropHistoryLocked()
 	delete(s.rooms, r.id)
 	h.roomCount.Add(-1)
 	h.broker.Unsubscribe(r.id)
@@ -375,6 +376,11 @@ func (h *Hub) Deliver(m *Message) int {
 	var slow []*Client
 	n := 0
 	r.mu.Lock()
+	if r.closed {
+		// Gone since the lookup; a history kept now would never be freed.
+		r.mu.Unlock()
+		return 0
+	}
 	r.recordLocked(m)
 	for _, mem := range r.members {
 		c := mem.client

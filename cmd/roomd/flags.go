@@ -49,8 +49,10 @@ type config struct {
 	tlsKey         string
 
 	// Client protocol
-	historySize     int
-	maxRoomsPerConn int
+	historySize         int
+	historyBytesPerRoom int64
+	historyBytes        int64
+	maxRoomsPerConn     int
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -92,6 +94,8 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.IntVar(&cfg.messageBurst, "max-message-burst", 200, "messages a client may send at once above the rate")
 	// Client protocol
 	fs.IntVar(&cfg.historySize, "history-size", 100, "messages each room keeps for client protocol connections resuming after a reconnect (rooms may set their own)")
+	fs.Int64Var(&cfg.historyBytesPerRoom, "history-bytes-per-room", rooms.DefaultMaxRoomHistoryBytes, "bytes of messages each room keeps at most, whatever -history-size; the oldest go first, and a resume from before them is a gap")
+	fs.Int64Var(&cfg.historyBytes, "history-bytes", rooms.DefaultMaxHistoryBytes, "bytes of messages all rooms keep together; when spent, a room drops its own oldest to keep a new one, or keeps none")
 	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
 	// Admin security
@@ -144,6 +148,8 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-ping-interval, -pong-timeout, -write-timeout, -shutdown-timeout and -read-header-timeout must be positive")
 	case cfg.historySize < 0 || cfg.historySize > rooms.MaxHistorySize:
 		return fmt.Errorf("-history-size must be 0 to %d, got %d", rooms.MaxHistorySize, cfg.historySize)
+	case cfg.historyBytesPerRoom <= 0, cfg.historyBytes <= 0:
+		return fmt.Errorf("-history-bytes-per-room and -history-bytes must be positive (-history-size 0 keeps no history)")
 	case cfg.maxRoomsPerConn < 0:
 		return fmt.Errorf("-max-rooms-per-conn must not be negative")
 	case cfg.maxConns < 0, cfg.maxConnsPerIP < 0, cfg.maxRooms < 0, cfg.maxClientsPerRoom < 0, cfg.messageRate < 0, cfg.messageBurst < 0:

@@ -59,10 +59,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		log.Warn("-admin-insecure: the admin API listens beyond loopback without a token; anyone who reaches it controls every room")
 	}
 	hub := rooms.NewHub(rooms.Config{
-		MaxQueueBytes:      cfg.maxQueueBytes,
-		MaxRooms:           cfg.maxRooms,
-		MaxClientsPerRoom:  cfg.maxClientsPerRoom,
-		DefaultHistorySize: cfg.historySize,
+		MaxQueueBytes:       cfg.maxQueueBytes,
+		MaxRooms:            cfg.maxRooms,
+		MaxClientsPerRoom:   cfg.maxClientsPerRoom,
+		DefaultHistorySize:  cfg.historySize,
+		MaxRoomHistoryBytes: cfg.historyBytesPerRoom,
+		MaxHistoryBytes:     cfg.historyBytes,
 	})
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
