@@ -34,8 +34,10 @@
 //
 // Lock order: MemoryBroker topic lock, then registry shard lock, then
 // Room.mu, then Client.mu, then Queue.mu. Client.mu, the client and user
-// index locks and the ban shard locks are leaves: nothing else is taken while
-// they are held (a ban lookup under Client.mu is the one nesting of leaves). Transport methods are
+// index locks, the ban shard locks and the room-quota creator locks are
+// leaves: nothing else is taken while they are held (a ban lookup under
+// Client.mu is the one nesting of leaves). The total of every room's
+// history is an atomic counter, not a lock (history.go). Transport methods are
 // called with Room.mu held, so they must not block and must not call back into
 // the Hub synchronously.
 //

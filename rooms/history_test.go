@@ -190,7 +190,7 @@ func TestHistoryAccountingUnderConcurrency(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(uint64(w), 1))
 			for range rounds {
 				room := fmt.Sprintf("r%d", rnd.IntN(8))
-				c, err := h.Join(room, ClientInfo{}, &fakeTransport{}, true)
+				c, err := h.Join(room, ClientInfo{}, &fakeTransport{}, JoinOptions{AutoCreate: true})
 				if err != nil {
 					t.Error(err)
 					return

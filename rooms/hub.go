@@ -73,9 +73,10 @@ type Hub struct {
 	maxHistoryBytes     int64
 	historyBytes        atomic.Int64 // kept by every room's history; see history.go
 
-	rooms   [shardCount]roomShard
-	clients [shardCount]clientShard // by client id, and by user id for KickUser
-	bans    banStore                // see bans.go
+	rooms    [shardCount]roomShard
+	clients  [shardCount]clientShard  // by client id, and by user id for KickUser
+	bans     banStore                 // see bans.go
+	creators [shardCount]creatorShard // rooms made by each RoomQuota's creator; see quota.go
 }
 
 // NewHub returns an empty Hub.
@@ -148,7 +149,7 @@ func (h *Hub) CreateRoom(roomID string, opts RoomOptions) (RoomInfo, error) {
 		return RoomInfo{}, errorf(ErrInvalidArgument, "history_size is %d; at most %d", opts.HistorySize, MaxHistorySize)
 	}
 	opts.Metadata = maps.Clone(opts.Metadata)
-	r, created, err := h.insertRoom(roomID, opts, false)
+	r, created, err := h.insertRoom(roomID, opts, false, nil)
 	if err != nil {
 		return RoomInfo{}, err
 	}
@@ -159,8 +160,9 @@ func (h *Hub) CreateRoom(roomID string, opts RoomOptions) (RoomInfo, error) {
 }
 
 // insertRoom adds a new room unless one with that id exists, which it then
-// returns with created false.
-func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool) (r *Room, created bool, err error) {
+// returns with created false. A new room counts against quotas until it
+// goes.
+func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool, quotas []RoomQuota) (r *Room, created bool, err error) {
 	if h.closed.Load() {
 		return nil, false, ErrClosed
 	}
@@ -170,18 +172,26 @@ func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool) (r *Room, c
 	if r := s.rooms[roomID]; r != nil {
 		return r, false, nil
 	}
+	// The creator's own quota first: one address at its quota hears
+	// about that (and backs off), not that the whole server is full.
+	creators, err := h.chargeCreators(quotas)
+	if err != nil {
+		return nil, false, err
+	}
 	if h.maxRooms > 0 && h.roomCount.Load() >= int64(h.maxRooms) {
+		h.releaseCreators(creators)
 		return nil, false, errorf(ErrLimit, "the server has its maximum of %d rooms", h.maxRooms)
 	}
 	// Subscribing under the shard lock keeps it ordered with the
 	// Unsubscribe of an earlier room of the same id.
 	if err := h.broker.Subscribe(roomID); err != nil {
+		h.releaseCreators(creators)
 		return nil, false, fmt.Errorf("room %q: %w", roomID, err)
 	}
 	if opts.HistorySize < 0 {
 		opts.HistorySize = h.defaultHistory
 	}
-	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto, epoch: newEpoch()}
+	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto, creators: creators, epoch: newEpoch()}
 	s.rooms[roomID] = r
 	h.roomCount.Add(1)
 	return r, true, nil
@@ -243,6 +253,7 @@ func (h *Hub) DeleteRoom(roomID string) (int, error) {
 
 	r.closed = true
 	r.dropHistoryLocked()
+	h.releaseCreators(r.creators)
 	const reason = "room deleted"
 	members := slices.Clone(r.members)
 	var closing []*Client

@@ -37,7 +37,7 @@ func (f *fakeTransport) closedWith() (bool, CloseCode, string) {
 func join(t *testing.T, h *Hub, room, user string, auto bool) (*Client, *fakeTransport) {
 	t.Helper()
 	ft := &fakeTransport{}
-	c, err := h.Join(room, ClientInfo{UserID: user}, ft, auto)
+	c, err := h.Join(room, ClientInfo{UserID: user}, ft, JoinOptions{AutoCreate: auto})
 	if err != nil {
 		t.Fatalf("join %s: %v", room, err)
 	}
@@ -183,7 +183,7 @@ func TestSlowConsumerIsDroppedOthersKeepReceiving(t *testing.T) {
 
 func TestAutoCreatedRoomVanishesWithLastMember(t *testing.T) {
 	h := NewHub(Config{})
-	if _, err := h.Join("missing", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomNotFound) {
+	if _, err := h.Join("missing", ClientInfo{}, &fakeTransport{}, JoinOptions{}); !errors.Is(err, ErrRoomNotFound) {
 		t.Fatalf("join without auto-create = %v", err)
 	}
 	a, _ := join(t, h, "auto", "", true)
@@ -219,7 +219,7 @@ func TestRoomFullAndExists(t *testing.T) {
 	}
 	join(t, h, "two", "", false)
 	join(t, h, "two", "", false)
-	if _, err := h.Join("two", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomFull) {
+	if _, err := h.Join("two", ClientInfo{}, &fakeTransport{}, JoinOptions{}); !errors.Is(err, ErrRoomFull) {
 		t.Errorf("third join = %v", err)
 	}
 }
@@ -334,7 +334,7 @@ func TestServerWideRoomAndMemberLimits(t *testing.T) {
 	if _, err := h.CreateRoom("c", RoomOptions{}); !errors.Is(err, ErrLimit) {
 		t.Errorf("third room: %v, want ErrLimit", err)
 	}
-	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, true); !errors.Is(err, ErrLimit) {
+	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, JoinOptions{AutoCreate: true}); !errors.Is(err, ErrLimit) {
 		t.Errorf("auto-creating a third room: %v, want ErrLimit", err)
 	}
 	h.DeleteRoom("a")
@@ -343,7 +343,7 @@ func TestServerWideRoomAndMemberLimits(t *testing.T) {
 	}
 	join(t, h, "c", "", false)
 	join(t, h, "c", "", false)
-	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomFull) {
+	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, JoinOptions{}); !errors.Is(err, ErrRoomFull) {
 		t.Errorf("third member of a room capped at 2 server-wide: %v", err)
 	}
 }

@@ -45,7 +45,8 @@ type Room struct {
 	createdAt   time.Time
 	options     RoomOptions
 	autoCreated bool
-	epoch       string // a new one for every Room value: history starts afresh
+	creators    []string // the RoomQuota creators it counts against until it goes
+	epoch       string   // a new one for every Room value: history starts afresh
 
 	mu       sync.Mutex
 	members  []*member

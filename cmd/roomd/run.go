@@ -80,6 +80,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MessageRate:     cfg.messageRate,
 		MessageBurst:    cfg.messageBurst,
 		MaxRoomsPerConn: cfg.maxRoomsPerConn,
+		MaxRoomsPerIP:   cfg.maxRoomsPerIP,
+		MaxRoomsPerUser: cfg.maxRoomsPerUser,
 		Logger:          log,
 	})
 

@@ -36,6 +36,7 @@ const (
 	CodeNotJoined     = "not_joined"     // leave or publish to a room this connection has not joined
 	CodeAlreadyJoined = "already_joined" // join of a room already joined
 	CodeTooManyRooms  = "too_many_rooms" // over the rooms-per-connection limit
+	CodeRoomQuota     = "room_quota"     // the join would make a room, and its address or user has made its limit of rooms that still exist
 	CodeRateLimited   = "rate_limited"   // over the message rate
 	CodeTooBig        = "too_big"        // data over the message size limit
 	CodeGap           = "gap"            // since cannot be honoured: history no longer reaches back, or the epoch changed
