@@ -76,8 +76,11 @@ func historySize(m *Message) int64 {
 func (r *Room) keepLocked(m *Message) bool {
 	h, hub := &r.history, r.hub
 	limit := r.options.HistorySize
+	if limit <= 0 {
+		return false // a room that keeps no history never had any
+	}
 	size := historySize(m)
-	if limit <= 0 || size > hub.maxRoomHistoryBytes {
+	if size > hub.maxRoomHistoryBytes {
 		r.dropHistoryLocked()
 		return false
 	}
@@ -135,6 +138,9 @@ func (r *Room) evictOldestLocked() {
 // their bytes back to the Hub's total. r.mu must be held.
 func (r *Room) dropHistoryLocked() {
 	h := &r.history
+	if h.bytes == 0 {
+		return // no ring, so no entries
+	}
 	if h.n > 0 {
 		r.trimmedSeq = h.ring[(h.head+h.n-1)%len(h.ring)].seq
 	}

@@ -25,12 +25,12 @@ func heapInUse() uint64 {
 // connected; without the bound the heap would grow by everything sent.
 func TestHistoryBytesBoundTheHeap(t *testing.T) {
 	const (
-		rooms, perRoom = 64, 30
+		rooms, perRoom = 32, 10 // 32 rooms × 10 × 60 KiB sent
 		size           = 60 << 10
-		total          = 4 << 20
+		total          = 2 << 20
 	)
-	// Each room could keep 256 KiB, 16 MiB in all: the total is what binds.
-	s := startServer(t, "-history-bytes", strconv.Itoa(total), "-history-bytes-per-room", strconv.Itoa(256<<10))
+	// Each room could keep 512 KiB, 16 MiB in all: the total is what binds.
+	s := startServer(t, "-history-bytes", strconv.Itoa(total), "-history-bytes-per-room", strconv.Itoa(512<<10))
 	conns := make([]*websocket.Conn, rooms)
 	for i := range conns {
 		conns[i] = s.dial(t, "big-"+strconv.Itoa(i), "")
@@ -46,7 +46,7 @@ func TestHistoryBytesBoundTheHeap(t *testing.T) {
 		}
 	}
 	grown := int64(heapInUse()) - int64(before)
-	const margin = 8 << 20
+	const margin = 6 << 20
 	t.Logf("sent %d MiB to %d rooms; the heap grew by %.1f MiB (-history-bytes %d MiB)", rooms*perRoom*size>>20, rooms, float64(grown)/(1<<20), total>>20)
 	if grown > total+margin {
 		t.Errorf("the heap grew by %d bytes with every room still open; want at most -history-bytes %d + %d", grown, total, margin)
