@@ -40,7 +40,7 @@ func newHubWithClock() (*Hub, *fakeClock) {
 func expectBanned(t *testing.T, h *Hub, room, user string, want ...string) {
 	t.Helper()
 	ft := &fakeTransport{}
-	c, err := h.Join(room, ClientInfo{UserID: user}, ft, true)
+	c, err := h.Join(room, ClientInfo{UserID: user}, ft, JoinOptions{AutoCreate: true})
 	if !errors.Is(err, ErrBanned) {
 		t.Fatalf("%s joining %s: client %v, error %v; want ErrBanned", user, room, c, err)
 	}
@@ -103,7 +103,7 @@ func TestBanFromEveryRoom(t *testing.T) {
 	expectBanned(t, h, "red", "ann", "every room", "until 2026-05-01T12:01:00Z")
 	expectBanned(t, h, "anywhere", "ann", "every room")
 	// No reason given: the message ends with the time.
-	_, err := h.Join("red", ClientInfo{UserID: "ann"}, &fakeTransport{}, true)
+	_, err := h.Join("red", ClientInfo{UserID: "ann"}, &fakeTransport{}, JoinOptions{AutoCreate: true})
 	if msg := err.Error(); !strings.HasSuffix(msg, "Z") {
 		t.Errorf("ban without a reason: message %q should end with the expiry time", msg)
 	}
@@ -294,7 +294,7 @@ func TestBanRacingJoinsLeavesNoMember(t *testing.T) {
 		for range 8 {
 			wg.Go(func() {
 				ft := &fakeTransport{}
-				if _, err := h.Join(room, ClientInfo{UserID: "ann"}, ft, true); err != nil && !errors.Is(err, ErrBanned) {
+				if _, err := h.Join(room, ClientInfo{UserID: "ann"}, ft, JoinOptions{AutoCreate: true}); err != nil && !errors.Is(err, ErrBanned) {
 					t.Errorf("join: %v", err)
 				}
 			})
@@ -328,14 +328,14 @@ func TestBanSetWhileJoinWaitsOnTheRoom(t *testing.T) {
 		once.Do(func() { close(firstCheck) })
 		return time.Now()
 	}
-	r, _, err := h.insertRoom("lobby", RoomOptions{Echo: true}, true)
+	r, _, err := h.insertRoom("lobby", RoomOptions{Echo: true}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.mu.Lock()
 	joined := make(chan error, 1)
 	go func() {
-		_, err := h.Join("lobby", ClientInfo{UserID: "ann"}, &fakeTransport{}, true)
+		_, err := h.Join("lobby", ClientInfo{UserID: "ann"}, &fakeTransport{}, JoinOptions{AutoCreate: true})
 		joined <- err
 	}()
 	// checkBan reads the clock holding the ban shard, so BanUser below

@@ -21,10 +21,12 @@
 //
 // # History
 //
-// Each room keeps its last HistorySize messages with their sequence numbers
-// and an epoch that is new for every Room value. JoinRoom with Resume replays
-// what a client missed, under the room's lock so nothing live slips in
-// between, or fails with ErrGap when the history cannot say.
+// Each room keeps its latest messages with their sequence numbers, at most
+// HistorySize of them and within a byte bound per room and one over all
+// rooms (history.go), and an epoch that is new for every Room value.
+// JoinRoom with Resume replays what a client missed, under the room's lock
+// so nothing live slips in between, or fails with ErrGap when the history
+// cannot say.
 //
 // # Fan-out
 //
@@ -40,8 +42,10 @@
 //
 // Lock order: MemoryBroker topic lock, then registry shard lock, then
 // Room.mu, then Client.mu, then Queue.mu. Client.mu, the client and user
-// index locks and the ban shard locks are leaves: nothing else is taken while
-// they are held (a ban lookup under Client.mu is the one nesting of leaves). Transport methods are
+// index locks, the ban shard locks and the room-quota creator locks are
+// leaves: nothing else is taken while they are held (a ban lookup under
+// Client.mu is the one nesting of leaves). The total of every room's
+// history is an atomic counter, not a lock (history.go). Transport methods are
 // called with Room.mu held, so they must not block and must not call back into
 // the Hub synchronously.
 //

@@ -19,6 +19,7 @@ var (
 	ErrBanNotFound     = errors.New("ban not found")                // NotFound
 	ErrNoUserID        = errors.New("no user id")                   // FailedPrecondition
 	ErrLimit           = errors.New("server limit reached")         // ResourceExhausted
+	ErrRoomQuota       = fmt.Errorf("%w: room quota", ErrLimit)     // a RoomQuota is spent; also an ErrLimit
 	ErrGap             = errors.New("history gap")                  // the client must rejoin without resuming
 	ErrNotJoined       = errors.New("not a member of the room")     // FailedPrecondition
 	ErrAlreadyJoined   = errors.New("already a member of the room") // AlreadyExists

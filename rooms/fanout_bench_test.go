@@ -30,7 +30,7 @@ func fanoutRoom(b *testing.B, n int) (*Hub, []*Client) {
 	}
 	members := make([]*Client, n)
 	for i := range members {
-		c, err := h.Join("bench", ClientInfo{}, nopTransport{}, false)
+		c, err := h.Join("bench", ClientInfo{}, nopTransport{}, JoinOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func BenchmarkFanoutParallelRooms(b *testing.B) {
 			b.Fatal(err)
 		}
 		for range members {
-			c, err := h.Join(id, ClientInfo{}, nopTransport{}, false)
+			c, err := h.Join(id, ClientInfo{}, nopTransport{}, JoinOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -199,7 +199,7 @@ func registryHub(b *testing.B, rooms int) (*Hub, []string) {
 		if _, err := h.CreateRoom(ids[i], RoomOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := h.Join(ids[i], ClientInfo{}, nopTransport{}, false); err != nil {
+		if _, err := h.Join(ids[i], ClientInfo{}, nopTransport{}, JoinOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -249,7 +249,7 @@ func BenchmarkRegistry(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(seed.Add(7919))
 			for pb.Next() {
-				c, err := h.Join(ids[i%rooms], ClientInfo{UserID: "u"}, nopTransport{}, false)
+				c, err := h.Join(ids[i%rooms], ClientInfo{UserID: "u"}, nopTransport{}, JoinOptions{})
 				if err != nil {
 					b.Error(err)
 					return
@@ -267,7 +267,7 @@ func BenchmarkRegistry(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(seed.Add(7919))
 			for pb.Next() {
-				c, err := h.Join("auto-"+strconv.Itoa(i%rooms), ClientInfo{}, nopTransport{}, true)
+				c, err := h.Join("auto-"+strconv.Itoa(i%rooms), ClientInfo{}, nopTransport{}, JoinOptions{AutoCreate: true})
 				if err != nil {
 					b.Error(err)
 					return

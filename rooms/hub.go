@@ -34,6 +34,12 @@ type Config struct {
 	// MaxWatchers bounds the watches (Watch) open at once; one more is
 	// ErrLimit. 0 means DefaultMaxWatchers.
 	MaxWatchers int
+	// MaxRoomHistoryBytes bounds the bytes of messages each room keeps,
+	// whatever its HistorySize; the oldest go first. 0 means 1 MiB.
+	MaxRoomHistoryBytes int64
+	// MaxHistoryBytes bounds the bytes of messages all rooms keep together;
+	// history.go says how a room fares once it is spent. 0 means 256 MiB.
+	MaxHistoryBytes int64
 	// NewBroker makes the broker that orders and carries published
 	// messages, given the Hub to deliver them to. nil means NewMemoryBroker.
 	NewBroker func(local Deliverer) Broker
@@ -68,9 +74,14 @@ type Hub struct {
 	seed              maphash.Seed
 	closed            atomic.Bool
 
-	rooms   [shardCount]roomShard
-	clients [shardCount]clientShard // by client id, and by user id for KickUser
-	bans    banStore                // see bans.go
+	maxRoomHistoryBytes int64
+	maxHistoryBytes     int64
+	historyBytes        atomic.Int64 // kept by every room's history; see history.go
+
+	rooms    [shardCount]roomShard
+	clients  [shardCount]clientShard  // by client id, and by user id for KickUser
+	bans     banStore                 // see bans.go
+	creators [shardCount]creatorShard // rooms made by each RoomQuota's creator; see quota.go
 }
 
 // NewHub returns an empty Hub.
@@ -88,6 +99,13 @@ func NewHub(cfg Config) *Hub {
 	}
 	if h.maxWatchers <= 0 {
 		h.maxWatchers = DefaultMaxWatchers
+	}
+	h.maxRoomHistoryBytes, h.maxHistoryBytes = cfg.MaxRoomHistoryBytes, cfg.MaxHistoryBytes
+	if h.maxRoomHistoryBytes <= 0 {
+		h.maxRoomHistoryBytes = DefaultMaxRoomHistoryBytes
+	}
+	if h.maxHistoryBytes <= 0 {
+		h.maxHistoryBytes = DefaultMaxHistoryBytes
 	}
 	for i := range h.rooms {
 		h.rooms[i].rooms = make(map[string]*Room)
@@ -140,7 +158,7 @@ func (h *Hub) CreateRoom(roomID string, opts RoomOptions) (RoomInfo, error) {
 		return RoomInfo{}, errorf(ErrInvalidArgument, "history_size is %d; at most %d", opts.HistorySize, MaxHistorySize)
 	}
 	opts.Metadata = maps.Clone(opts.Metadata)
-	r, created, err := h.insertRoom(roomID, opts, false)
+	r, created, err := h.insertRoom(roomID, opts, false, nil)
 	if err != nil {
 		return RoomInfo{}, err
 	}
@@ -151,8 +169,9 @@ func (h *Hub) CreateRoom(roomID string, opts RoomOptions) (RoomInfo, error) {
 }
 
 // insertRoom adds a new room unless one with that id exists, which it then
-// returns with created false.
-func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool) (r *Room, created bool, err error) {
+// returns with created false. A new room counts against quotas until it
+// goes.
+func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool, quotas []RoomQuota) (r *Room, created bool, err error) {
 	if h.closed.Load() {
 		return nil, false, ErrClosed
 	}
@@ -162,18 +181,26 @@ func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool) (r *Room, c
 	if r := s.rooms[roomID]; r != nil {
 		return r, false, nil
 	}
+	// The creator's own quota first: one address at its quota hears
+	// about that (and backs off), not that the whole server is full.
+	creators, err := h.chargeCreators(quotas)
+	if err != nil {
+		return nil, false, err
+	}
 	if h.maxRooms > 0 && h.roomCount.Load() >= int64(h.maxRooms) {
+		h.releaseCreators(creators)
 		return nil, false, errorf(ErrLimit, "the server has its maximum of %d rooms", h.maxRooms)
 	}
 	// Subscribing under the shard lock keeps it ordered with the
 	// Unsubscribe of an earlier room of the same id.
 	if err := h.broker.Subscribe(roomID); err != nil {
+		h.releaseCreators(creators)
 		return nil, false, fmt.Errorf("room %q: %w", roomID, err)
 	}
 	if opts.HistorySize < 0 {
 		opts.HistorySize = h.defaultHistory
 	}
-	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto, epoch: newEpoch()}
+	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto, creators: creators, epoch: newEpoch()}
 	s.rooms[roomID] = r
 	h.roomCount.Add(1)
 	return r, true, nil
@@ -244,6 +271,8 @@ func (h *Hub) DeleteRoom(roomID string) (DeleteResult, error) {
 	s.mu.Unlock()
 
 	r.closed = true
+	r.dropHistoryLocked()
+	h.releaseCreators(r.creators)
 	const reason = "room deleted"
 	members := slices.Clone(r.members)
 	closed := departure{CauseRoomDeleted, CloseRoomDeleted, reason}

@@ -37,7 +37,7 @@ func (f *fakeTransport) closedWith() (bool, CloseCode, string) {
 func join(t *testing.T, h *Hub, room, user string, auto bool) (*Client, *fakeTransport) {
 	t.Helper()
 	ft := &fakeTransport{}
-	c, err := h.Join(room, ClientInfo{UserID: user}, ft, auto)
+	c, err := h.Join(room, ClientInfo{UserID: user}, ft, JoinOptions{AutoCreate: auto})
 	if err != nil {
 		t.Fatalf("join %s: %v", room, err)
 	}
@@ -53,12 +53,12 @@ func payloads(c *Client) []string {
 }
 
 func TestValidateRoomID(t *testing.T) {
-	for _, ok := range []string{"a", "lobby", "A-b_c.d:e", strings.Repeat("x", 128)} {
+	for _, ok := range []string{"a", "lobby", "A-b_c.d:e", strings.Repeat("x", 128), "...", ".a", "a..", ".-"} {
 		if err := ValidateRoomID(ok); err != nil {
 			t.Errorf("ValidateRoomID(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a b", "é", "a?b", "a%2F"} {
+	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a b", "é", "a?b", "a%2F", ".", ".."} {
 		if err := ValidateRoomID(bad); !errors.Is(err, ErrInvalidRoomID) {
 			t.Errorf("ValidateRoomID(%q) = %v, want ErrInvalidRoomID", bad, err)
 		}
@@ -183,7 +183,7 @@ func TestSlowConsumerIsDroppedOthersKeepReceiving(t *testing.T) {
 
 func TestAutoCreatedRoomVanishesWithLastMember(t *testing.T) {
 	h := NewHub(Config{})
-	if _, err := h.Join("missing", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomNotFound) {
+	if _, err := h.Join("missing", ClientInfo{}, &fakeTransport{}, JoinOptions{}); !errors.Is(err, ErrRoomNotFound) {
 		t.Fatalf("join without auto-create = %v", err)
 	}
 	a, _ := join(t, h, "auto", "", true)
@@ -219,7 +219,7 @@ func TestRoomFullAndExists(t *testing.T) {
 	}
 	join(t, h, "two", "", false)
 	join(t, h, "two", "", false)
-	if _, err := h.Join("two", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomFull) {
+	if _, err := h.Join("two", ClientInfo{}, &fakeTransport{}, JoinOptions{}); !errors.Is(err, ErrRoomFull) {
 		t.Errorf("third join = %v", err)
 	}
 }
@@ -334,7 +334,7 @@ func TestServerWideRoomAndMemberLimits(t *testing.T) {
 	if _, err := h.CreateRoom("c", RoomOptions{}); !errors.Is(err, ErrLimit) {
 		t.Errorf("third room: %v, want ErrLimit", err)
 	}
-	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, true); !errors.Is(err, ErrLimit) {
+	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, JoinOptions{AutoCreate: true}); !errors.Is(err, ErrLimit) {
 		t.Errorf("auto-creating a third room: %v, want ErrLimit", err)
 	}
 	h.DeleteRoom("a")
@@ -343,15 +343,16 @@ func TestServerWideRoomAndMemberLimits(t *testing.T) {
 	}
 	join(t, h, "c", "", false)
 	join(t, h, "c", "", false)
-	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, false); !errors.Is(err, ErrRoomFull) {
+	if _, err := h.Join("c", ClientInfo{}, &fakeTransport{}, JoinOptions{}); !errors.Is(err, ErrRoomFull) {
 		t.Errorf("third member of a room capped at 2 server-wide: %v", err)
 	}
 }
 
 // FuzzValidateRoomID: whatever the input, an accepted id is 1-128 bytes of
-// the documented alphabet, so it is safe in paths, subjects and logs.
+// the documented alphabet and not a dot segment, so it is safe in paths,
+// subjects and logs.
 func FuzzValidateRoomID(f *testing.F) {
-	for _, seed := range []string{"lobby", "", "a/b", "é", strings.Repeat("x", 129), "team-1.a:b_c"} {
+	for _, seed := range []string{"lobby", "", "a/b", "é", strings.Repeat("x", 129), "team-1.a:b_c", ".", "..", "..."} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -364,6 +365,9 @@ func FuzzValidateRoomID(f *testing.F) {
 		}
 		if len(id) == 0 || len(id) > MaxRoomIDLength {
 			t.Fatalf("accepted %d-byte id", len(id))
+		}
+		if id == "." || id == ".." {
+			t.Fatalf("accepted the dot segment %q, which no URL path can name", id)
 		}
 		for i := 0; i < len(id); i++ {
 			if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:", rune(id[i])) {

@@ -10,10 +10,15 @@ const MaxRoomIDLength = 128
 
 // ValidateRoomID reports why id is not a usable room id, or nil. Room ids are
 // 1-128 characters of ASCII letters, digits and _ - . : so that they are safe
-// in URL paths, NATS subjects and logs without escaping.
+// in URL paths, NATS subjects and logs without escaping; "." and ".." are
+// refused, since a URL path cannot name them (clients and proxies resolve
+// /v1/rooms/.. to /v1).
 func ValidateRoomID(id string) error {
-	if id == "" {
+	switch id {
+	case "":
 		return errorf(ErrInvalidRoomID, "room id is empty")
+	case ".", "..":
+		return errorf(ErrInvalidRoomID, "room id %q is not allowed: a URL path cannot name it", id)
 	}
 	if len(id) > MaxRoomIDLength {
 		return errorf(ErrInvalidRoomID, "room id is %d characters; the limit is %d", len(id), MaxRoomIDLength)

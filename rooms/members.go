@@ -25,8 +25,9 @@ func (h *Hub) Connect(who ClientInfo, t Transport, session bool) (*Client, error
 }
 
 // Join connects a raw client and makes it a member of roomID, the one room
-// it will ever be in. See JoinRoom for the errors.
-func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) (*Client, error) {
+// it will ever be in; of opts, AutoCreate and Quotas apply. See JoinRoom
+// for the errors.
+func (h *Hub) Join(roomID string, who ClientInfo, t Transport, opts JoinOptions) (*Client, error) {
 	if err := ValidateRoomID(roomID); err != nil {
 		return nil, err
 	}
@@ -34,7 +35,7 @@ func (h *Hub) Join(roomID string, who ClientInfo, t Transport, autoCreate bool) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.JoinRoom(c, roomID, JoinOptions{AutoCreate: autoCreate}); err != nil {
+	if _, err := h.JoinRoom(c, roomID, JoinOptions{AutoCreate: opts.AutoCreate, Quotas: opts.Quotas}); err != nil {
 		h.disconnect(c, departure{CauseDropped, CloseAbnormal, ""}, false)
 		return nil, err
 	}
@@ -46,6 +47,10 @@ type JoinOptions struct {
 	// AutoCreate makes a missing room (it vanishes with its last member);
 	// without it a missing room is ErrRoomNotFound.
 	AutoCreate bool
+	// Quotas are what a room made by this join counts against; when one
+	// is spent the join fails with ErrRoomQuota. Joining a room that
+	// exists counts against nothing.
+	Quotas []RoomQuota
 	// Resume replays the messages after Since of Epoch before any live one,
 	// or fails with ErrGap when the room's history cannot.
 	Resume bool
@@ -66,8 +71,8 @@ type JoinResult struct {
 
 // JoinRoom makes c a member of roomID. Errors: ErrInvalidRoomID,
 // ErrRoomNotFound, ErrRoomFull, ErrBanned, ErrAlreadyJoined, ErrGap (with
-// Resume), ErrLimit (no room may be made), ErrClosed (c is disconnected or
-// the Hub closed).
+// Resume), ErrRoomQuota (a quota of opts is spent), ErrLimit (no room may be
+// made), ErrClosed (c is disconnected or the Hub closed).
 func (h *Hub) JoinRoom(c *Client, roomID string, opts JoinOptions) (JoinResult, error) {
 	if err := ValidateRoomID(roomID); err != nil {
 		return JoinResult{}, err
@@ -86,7 +91,7 @@ func (h *Hub) JoinRoom(c *Client, roomID string, opts JoinOptions) (JoinResult, 
 				return JoinResult{}, errorf(ErrRoomNotFound, "room %q not found", roomID)
 			}
 			var err error
-			if r, _, err = h.insertRoom(roomID, RoomOptions{Echo: true, HistorySize: -1}, true); err != nil {
+			if r, _, err = h.insertRoom(roomID, RoomOptions{Echo: true, HistorySize: -1}, true, opts.Quotas); err != nil {
 				return JoinResult{}, err
 			}
 		}
@@ -251,6 +256,8 @@ func (h *Hub) removeIfEmpty(r *Room) {
 		return
 	}
 	r.closed = true
+	r.dropHistoryLocked()
+	h.releaseCreators(r.creators)
 	delete(s.rooms, r.id)
 	h.roomCount.Add(-1)
 	h.broker.Unsubscribe(r.id)
@@ -398,6 +405,11 @@ func (h *Hub) Deliver(m *Message) int {
 	var slow []*Client
 	n := 0
 	r.mu.Lock()
+	if r.closed {
+		// Gone since the lookup; a history kept now would never be freed.
+		r.mu.Unlock()
+		return 0
+	}
 	r.recordLocked(m)
 	for _, mem := range r.members {
 		c := mem.client

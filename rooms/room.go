@@ -44,7 +44,8 @@ type Room struct {
 	createdAt   time.Time
 	options     RoomOptions
 	autoCreated bool
-	epoch       string // a new one for every Room value: history starts afresh
+	creators    []string // the RoomQuota creators it counts against until it goes
+	epoch       string   // a new one for every Room value: history starts afresh
 
 	mu       sync.Mutex
 	members  []*member
@@ -52,11 +53,9 @@ type Room struct {
 	watchers map[*Watcher]struct{}
 	closed   bool // removed from the registry; joiners must look again
 
-	// The last options.HistorySize messages, oldest first, as a ring.
-	history     []*Message
-	historyHead int    // index of the oldest message once the ring is full
-	lastSeq     uint64 // of the latest message delivered
-	trimmedSeq  uint64 // of the latest message dropped from history
+	history    history // the latest messages, within the bounds of history.go
+	lastSeq    uint64  // of the latest message delivered
+	trimmedSeq uint64  // of the latest message dropped from history, or not kept
 }
 
 func (r *Room) info() RoomInfo {
@@ -131,43 +130,13 @@ func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) {
 	}
 }
 
-// recordLocked appends m to the room's history. r.mu must be held.
+// recordLocked appends m to the room's history, or notes that resumers
+// from before m have a gap when it cannot be kept. r.mu must be held.
 func (r *Room) recordLocked(m *Message) {
 	r.lastSeq = m.Seq
-	size := r.options.HistorySize
-	if size <= 0 {
+	if !r.keepLocked(m) {
 		r.trimmedSeq = m.Seq
-		return
 	}
-	if len(r.history) < size {
-		r.history = append(r.history, m)
-		return
-	}
-	r.trimmedSeq = r.history[r.historyHead].Seq
-	r.history[r.historyHead] = m
-	r.historyHead = (r.historyHead + 1) % size
-}
-
-// replayLocked returns the messages after since, oldest first, or an
-// ErrGap error when the history cannot say what came after since in this
-// epoch. r.mu must be held.
-func (r *Room) replayLocked(since uint64, epoch string) ([]*Message, error) {
-	switch {
-	case epoch != r.epoch:
-		return nil, errorf(ErrGap, "room %q restarted its history (epoch %q, now %q): messages were lost", r.id, epoch, r.epoch)
-	case since > r.lastSeq:
-		return nil, errorf(ErrGap, "room %q has no message %d in this epoch (latest %d)", r.id, since, r.lastSeq)
-	case since < r.trimmedSeq:
-		return nil, errorf(ErrGap, "room %q keeps history back to message %d only; messages after %d were lost", r.id, r.trimmedSeq, since)
-	}
-	var out []*Message
-	n := len(r.history)
-	for i := range n {
-		if m := r.history[(r.historyHead+i)%n]; m.Seq > since {
-			out = append(out, m)
-		}
-	}
-	return out, nil
 }
 
 // EventKind says what happened in a room.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,12 @@ type Config struct {
 	// MaxRoomsPerConn bounds the rooms one client protocol connection may
 	// be in at once; 0 means unlimited.
 	MaxRoomsPerConn int
+	// MaxRoomsPerIP bounds the rooms the connections of one remote IP may
+	// have made by joining (AutoCreate) that still exist; MaxRoomsPerUser
+	// does the same per user when Tokens name users. Beyond, a raw upgrade
+	// is refused with 429 and a join with room_quota. 0 means unlimited.
+	MaxRoomsPerIP   int
+	MaxRoomsPerUser int
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -176,7 +183,8 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	// Joining before the upgrade lets a missing or full room be refused
 	// with an HTTP status, and no message published after the 101 is lost.
-	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, e.cfg.AutoCreate)
+	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c,
+		rooms.JoinOptions{AutoCreate: e.cfg.AutoCreate, Quotas: e.roomQuotas(c.ip, grant.UserID)})
 	if errors.Is(err, rooms.ErrBanned) {
 		e.untrack(c)
 		e.refuseAfterUpgrade(w, r, CloseForbidden, err.Error())
@@ -253,11 +261,25 @@ func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// roomQuotas are what a room made by a join from ip, as userID, counts
+// against: the address, and the user when tokens vouch for user ids (in
+// development mode anyone may claim any ?user=).
+func (e *Edge) roomQuotas(ip, userID string) []rooms.RoomQuota {
+	var quotas []rooms.RoomQuota
+	if e.cfg.MaxRoomsPerIP > 0 {
+		quotas = append(quotas, rooms.RoomQuota{Creator: "address " + ip, Max: e.cfg.MaxRoomsPerIP})
+	}
+	if e.cfg.MaxRoomsPerUser > 0 && e.cfg.Tokens != nil {
+		quotas = append(quotas, rooms.RoomQuota{Creator: "user " + strconv.Quote(userID), Max: e.cfg.MaxRoomsPerUser})
+	}
+	return quotas
+}
+
 func joinStatus(err error) int {
 	switch {
 	case errors.Is(err, rooms.ErrRoomNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, rooms.ErrRoomFull):
+	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrRoomQuota):
 		return http.StatusTooManyRequests
 	case errors.Is(err, rooms.ErrInvalidRoomID), errors.Is(err, rooms.ErrInvalidArgument):
 		return http.StatusBadRequest

@@ -17,8 +17,9 @@ import (
 // session is the client protocol's per-connection state. Only the reader
 // goroutine uses it.
 type session struct {
-	conn  *conn
-	grant *token.Grant // what the token allows; without tokens, everything
+	conn   *conn
+	grant  *token.Grant      // what the token allows; without tokens, everything
+	quotas []rooms.RoomQuota // what a room this connection makes counts against
 	// refused counts requests refused for rate in a row; a client that
 	// keeps sending past its burst is closed.
 	refused int
@@ -38,7 +39,7 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	c.session = &session{conn: c, grant: grant}
+	c.session = &session{conn: c, grant: grant, quotas: e.roomQuotas(c.ip, grant.UserID)}
 	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, true)
 	if err != nil {
 		e.untrack(c)
@@ -120,6 +121,7 @@ func (s *session) join(req protocol.Request) {
 	}
 	opts := rooms.JoinOptions{
 		AutoCreate: e.cfg.AutoCreate,
+		Quotas:     s.quotas,
 		Ack: func(res rooms.JoinResult) *rooms.Message {
 			ack := protocol.JoinAck{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed,
 				Members: make([]protocol.Member, 0, len(res.Members))}
@@ -175,6 +177,8 @@ func (s *session) failWith(req protocol.Request, err error) {
 		code = protocol.CodeNotJoined
 	case errors.Is(err, rooms.ErrGap):
 		code = protocol.CodeGap
+	case errors.Is(err, rooms.ErrRoomQuota): // before ErrLimit, which it also is
+		code = protocol.CodeRoomQuota
 	case errors.Is(err, rooms.ErrLimit), errors.Is(err, rooms.ErrClosed):
 		code = protocol.CodeUnavailable
 	}

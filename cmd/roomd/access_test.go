@@ -61,6 +61,22 @@ func TestClientTokens(t *testing.T) {
 		forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ann", "rooms": []string{"*"}}).SignedString([]byte("some-other-secret-of-32-bytes-or-more"))
 		dialRefused(t, s, "lobby", "token="+forged, 4401, "signature")
 		dialRefused(t, s, "elsewhere", "token="+ann, 4403, "room elsewhere is not in your token")
+		// The admin API takes user ids of at most 128 bytes: a longer sub
+		// could never be kicked by user or unbanned.
+		dialRefused(t, s, "lobby", "token="+hs256(t, jwt.MapClaims{"sub": strings.Repeat("u", 129), "rooms": []string{"*"}}), 4401, "token sub is 129 bytes; user ids are at most 128")
+	})
+
+	t.Run("a token past its exp is refused before it joins", func(t *testing.T) {
+		watcher := dialSession(t, s, "token="+ann)
+		watcher.mustAck(join("lobby"))
+		// Two seconds late is inside the clock-skew leeway of nbf, but a
+		// connection would be closed at exp: it is never let in.
+		late := hs256(t, jwt.MapClaims{"sub": "late", "rooms": []string{"lobby"}, "exp": time.Now().Add(-2 * time.Second).Unix()})
+		dialRefused(t, s, "lobby", "token="+late, 4401, "token expired")
+		_, between := watcher.do(publish("lobby", "after"))
+		if len(between) != 1 || between[0].str("type") != "message" {
+			t.Fatalf("the room heard %v before its own message; want no presence of the refused client", between)
+		}
 	})
 
 	t.Run("a good token joins as its subject", func(t *testing.T) {

@@ -179,6 +179,9 @@ func TestAdminErrors(t *testing.T) {
 			{"", "empty"},
 			{long, "129"},
 			{"caf\u00e9", "\"caf\u00e9\""},
+			// A URL path cannot name these: /v1/rooms/.. is /v1.
+			{".", `"."`},
+			{"..", `".."`},
 		} {
 			_, err := s.admin.CreateRoom(ctx, &roomdv1.CreateRoomRequest{RoomId: tc.id})
 			checkGRPCError(t, fmt.Sprintf("CreateRoom %q", tc.id), err, codes.InvalidArgument, "room id", tc.mention)

@@ -37,6 +37,8 @@ type config struct {
 	maxConns          int
 	maxConnsPerIP     int
 	maxRooms          int
+	maxRoomsPerIP     int
+	maxRoomsPerUser   int
 	maxClientsPerRoom int
 	messageRate       float64
 	messageBurst      int
@@ -52,8 +54,10 @@ type config struct {
 	tlsKey         string
 
 	// Client protocol
-	historySize     int
-	maxRoomsPerConn int
+	historySize         int
+	historyBytesPerRoom int64
+	historyBytes        int64
+	maxRoomsPerConn     int
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -90,11 +94,15 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most WebSocket connections at once (503 beyond); 0: the open-file limit less 256")
 	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most connections from one remote IP (429 beyond); 0: unlimited")
 	fs.IntVar(&cfg.maxRooms, "max-rooms", 100000, "most rooms at once; 0: unlimited")
+	fs.IntVar(&cfg.maxRoomsPerIP, "max-rooms-per-ip", 1000, "rooms the clients of one remote IP may have made by joining that still exist (429, room_quota beyond); 0: unlimited")
+	fs.IntVar(&cfg.maxRoomsPerUser, "max-rooms-per-user", 1000, "with client tokens, the same per user (token sub); 0: unlimited")
 	fs.IntVar(&cfg.maxClientsPerRoom, "max-clients-per-room", 50000, "cap on every room's members, whatever its max_clients; 0: no cap")
 	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages per second a client may send on average (1008 beyond); 0: unlimited")
 	fs.IntVar(&cfg.messageBurst, "max-message-burst", 200, "messages a client may send at once above the rate")
 	// Client protocol
 	fs.IntVar(&cfg.historySize, "history-size", 100, "messages each room keeps for client protocol connections resuming after a reconnect (rooms may set their own)")
+	fs.Int64Var(&cfg.historyBytesPerRoom, "history-bytes-per-room", rooms.DefaultMaxRoomHistoryBytes, "bytes of messages each room keeps at most, whatever -history-size; the oldest go first, and a resume from before them is a gap")
+	fs.Int64Var(&cfg.historyBytes, "history-bytes", rooms.DefaultMaxHistoryBytes, "bytes of messages all rooms keep together; when spent, a room drops its own oldest to keep a new one, or keeps none")
 	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
 	// Admin security
@@ -151,10 +159,12 @@ func (cfg config) validate() error {
 		return fmt.Errorf("-history-size must be 0 to %d, got %d", rooms.MaxHistorySize, cfg.historySize)
 	case cfg.adminMaxCalls < 1, cfg.maxWatchers < 1:
 		return fmt.Errorf("-admin-max-calls and -max-watchers must be at least 1")
+	case cfg.historyBytesPerRoom <= 0, cfg.historyBytes <= 0:
+		return fmt.Errorf("-history-bytes-per-room and -history-bytes must be positive (-history-size 0 keeps no history)")
 	case cfg.maxRoomsPerConn < 0:
 		return fmt.Errorf("-max-rooms-per-conn must not be negative")
-	case cfg.maxConns < 0, cfg.maxConnsPerIP < 0, cfg.maxRooms < 0, cfg.maxClientsPerRoom < 0, cfg.messageRate < 0, cfg.messageBurst < 0:
-		return fmt.Errorf("-max-conns, -max-conns-per-ip, -max-rooms, -max-clients-per-room, -max-message-rate and -max-message-burst must not be negative")
+	case cfg.maxConns < 0, cfg.maxConnsPerIP < 0, cfg.maxRooms < 0, cfg.maxRoomsPerIP < 0, cfg.maxRoomsPerUser < 0, cfg.maxClientsPerRoom < 0, cfg.messageRate < 0, cfg.messageBurst < 0:
+		return fmt.Errorf("-max-conns, -max-conns-per-ip, -max-rooms, -max-rooms-per-ip, -max-rooms-per-user, -max-clients-per-room, -max-message-rate and -max-message-burst must not be negative")
 	}
 	if _, err := parseLogLevel(cfg.logLevel); err != nil {
 		return err

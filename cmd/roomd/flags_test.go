@@ -38,6 +38,9 @@ func TestBadConfigIsRefusedWithTheName(t *testing.T) {
 		{env: map[string]string{"ROOMD_MAX_QUEUE_BYTES": "lots"}, want: "ROOMD_MAX_QUEUE_BYTES"},
 		{args: []string{"-max-message-bytes", "0"}, want: "-max-message-bytes"},
 		{args: []string{"-log-level", "loud"}, want: "-log-level"},
+		{args: []string{"-history-bytes", "0"}, want: "-history-bytes"},
+		{args: []string{"-max-rooms-per-ip", "-1"}, want: "-max-rooms-per-ip"},
+		{env: map[string]string{"ROOMD_HISTORY_BYTES_PER_ROOM": "-1"}, want: "-history-bytes-per-room"},
 		{args: []string{"extra"}, want: "unexpected arguments"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)

@@ -211,6 +211,7 @@ func TestProtocolErrors(t *testing.T) {
 		t.Errorf("binary frame: %v", f)
 	}
 	c.mustFail(join("bad room"), "invalid_room")
+	c.mustFail(join(".."), "invalid_room")
 	c.mustFail(join("missing"), "not_found")
 	c.mustFail(publish("a", 1), "not_joined")
 	c.mustFail(map[string]any{"op": "leave", "room": "a"}, "not_joined")

@@ -59,11 +59,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		log.Warn("-admin-insecure: the admin API listens beyond loopback without a token; anyone who reaches it controls every room")
 	}
 	hub := rooms.NewHub(rooms.Config{
-		MaxQueueBytes:      cfg.maxQueueBytes,
-		MaxRooms:           cfg.maxRooms,
-		MaxClientsPerRoom:  cfg.maxClientsPerRoom,
-		DefaultHistorySize: cfg.historySize,
-		MaxWatchers:        cfg.maxWatchers,
+		MaxQueueBytes:       cfg.maxQueueBytes,
+		MaxRooms:            cfg.maxRooms,
+		MaxClientsPerRoom:   cfg.maxClientsPerRoom,
+		DefaultHistorySize:  cfg.historySize,
+		MaxRoomHistoryBytes: cfg.historyBytesPerRoom,
+		MaxHistoryBytes:     cfg.historyBytes,
+		MaxWatchers:         cfg.maxWatchers,
 	})
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
@@ -79,6 +81,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MessageRate:     cfg.messageRate,
 		MessageBurst:    cfg.messageBurst,
 		MaxRoomsPerConn: cfg.maxRoomsPerConn,
+		MaxRoomsPerIP:   cfg.maxRoomsPerIP,
+		MaxRoomsPerUser: cfg.maxRoomsPerUser,
 		Logger:          log,
 	})
 

@@ -29,13 +29,14 @@ const (
 // Error codes, stable across versions: clients switch on them.
 const (
 	CodeBadRequest    = "bad_request"    // not JSON, unknown op, missing or malformed field
-	CodeInvalidRoom   = "invalid_room"   // room id not 1-128 of letters, digits, _ - . :
+	CodeInvalidRoom   = "invalid_room"   // room id not 1-128 of letters, digits, _ - . :, or "." or ".."
 	CodeNotFound      = "not_found"      // the room does not exist and auto-create is off
 	CodeFull          = "full"           // the room is at its member limit
 	CodeForbidden     = "forbidden"      // not in the token's rooms, banned, or a read-only token publishing
 	CodeNotJoined     = "not_joined"     // leave or publish to a room this connection has not joined
 	CodeAlreadyJoined = "already_joined" // join of a room already joined
 	CodeTooManyRooms  = "too_many_rooms" // over the rooms-per-connection limit
+	CodeRoomQuota     = "room_quota"     // the join would make a room, and its address or user has made its limit of rooms that still exist
 	CodeRateLimited   = "rate_limited"   // over the message rate
 	CodeTooBig        = "too_big"        // data over the message size limit
 	CodeGap           = "gap"            // since cannot be honoured: history no longer reaches back, or the epoch changed

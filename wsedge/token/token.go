@@ -5,6 +5,11 @@
 // it may join, each an exact room id or a "prefix*" pattern ("*" alone is any
 // room); exp and nbf bound when it is valid (exp is optional: a token without
 // one never expires); publish false makes a read-only member.
+//
+// Clock skew between the issuer and this server is forgiven for nbf only: a
+// token whose exp has passed on this server's clock is refused, since the
+// connection it opened would be closed at exp anyway, right after its
+// member had been announced to the room.
 package token
 
 import (
@@ -24,7 +29,14 @@ import (
 // MaxLength bounds a token before it is parsed at all.
 const MaxLength = 4096
 
-// leeway absorbs clock skew between the token issuer and this server.
+// MaxSubjectLength bounds sub, the user id: the admin API takes user ids of
+// at most 128 bytes, so a longer one could neither be kicked by user nor
+// unbanned.
+const MaxSubjectLength = 128
+
+// leeway absorbs clock skew between the token issuer and this server for
+// nbf (a token minted just now by an issuer whose clock runs ahead). It does
+// not extend exp: see the package comment.
 const leeway = 5 * time.Second
 
 // ErrInvalid is the kind of every verification failure; the message says
@@ -138,8 +150,15 @@ func (v *Verifier) Verify(raw string) (*Grant, error) {
 	case err != nil:
 		return nil, invalid("token rejected")
 	}
-	if claims.Subject == "" {
+	// The parser allowed exp the leeway meant for nbf.
+	if claims.ExpiresAt != nil && !v.now().Before(claims.ExpiresAt.Time) {
+		return nil, invalid("token expired")
+	}
+	switch n := len(claims.Subject); {
+	case n == 0:
 		return nil, invalid("token has no sub")
+	case n > MaxSubjectLength:
+		return nil, invalid("token sub is %d bytes; user ids are at most %d", n, MaxSubjectLength)
 	}
 	g := &Grant{UserID: claims.Subject, Rooms: claims.Rooms, CanPublish: claims.Publish == nil || *claims.Publish}
 	if claims.ExpiresAt != nil {

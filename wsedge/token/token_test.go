@@ -65,10 +65,15 @@ func TestVerifyHS256(t *testing.T) {
 		token string
 		want  string
 	}{
-		"empty":       {"", "no token"},
-		"garbage":     {"not.a.jwt", "token malformed"},
-		"too long":    {strings.Repeat("a", MaxLength+1), "token longer than"},
-		"expired":     {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": now.Add(-time.Minute).Unix()}), "token expired"},
+		"empty":    {"", "no token"},
+		"garbage":  {"not.a.jwt", "token malformed"},
+		"too long": {strings.Repeat("a", MaxLength+1), "token longer than"},
+		"expired":  {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": now.Add(-time.Minute).Unix()}), "token expired"},
+		// Inside the nbf leeway, but exp gets none: it would be closed at once.
+		"just expired": {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": now.Add(-2 * time.Second).Unix()}), "token expired"},
+		"expires now":  {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": now.Unix()}), "token expired"},
+		// The admin API could not name this user to kick or unban it.
+		"long sub":    {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("u", MaxSubjectLength+1)}), "token sub is 129 bytes; user ids are at most 128"},
 		"not yet":     {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "nbf": now.Add(time.Minute).Unix()}), "token not valid yet"},
 		"wrong key":   {sign(t, jwt.SigningMethodHS256, []byte("another secret of at least 32 bytes!"), good), "token signature invalid"},
 		"no sub":      {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"rooms": []string{"*"}}), "token has no sub"},
@@ -80,6 +85,26 @@ func TestVerifyHS256(t *testing.T) {
 		_, err := v.Verify(tc.token)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want ErrInvalid saying %q", name, err, tc.want)
+		}
+	}
+}
+
+// Clock skew is forgiven where it would refuse a token just minted (nbf a
+// little ahead), and a sub of exactly the limit is a user id like any other.
+func TestVerifyEdges(t *testing.T) {
+	v, err := NewVerifier(secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	v.SetClock(func() time.Time { return now })
+	for name, claims := range map[string]jwt.MapClaims{
+		"nbf inside the leeway": {"sub": "a", "nbf": now.Add(3 * time.Second).Unix()},
+		"exp a second ahead":    {"sub": "a", "exp": now.Add(time.Second).Unix()},
+		"128-byte sub":          {"sub": strings.Repeat("u", MaxSubjectLength)},
+	} {
+		if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, secret, claims)); err != nil {
+			t.Errorf("%s: %v, want accepted", name, err)
 		}
 	}
 }
@@ -150,6 +175,9 @@ func FuzzVerify(f *testing.F) {
 		// Accepted: it must really carry an HS256 signature by the secret.
 		if _, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return secret, nil }, jwt.WithValidMethods([]string{"HS256"})); err != nil || g.UserID == "" {
 			t.Fatalf("accepted a token jwt itself rejects: %v", err)
+		}
+		if len(g.UserID) > MaxSubjectLength {
+			t.Fatalf("accepted a %d-byte sub", len(g.UserID))
 		}
 	})
 }
