@@ -262,3 +262,20 @@ func TestAdminStalledRESTWatchIsLetGo(t *testing.T) {
 		t.Fatal("the stalled REST watch is still streaming 30 s later")
 	}
 }
+
+// Errors quote what was sent only in part: a 3 MB page token is not sent
+// back whole.
+func TestAdminErrorsQuoteInputsShort(t *testing.T) {
+	s := startServer(t)
+	token := strings.Repeat("A", 3<<20) // base64 that decodes to no id this server hands out
+	garbled := strings.Repeat("A", 100) + strings.Repeat("!", 3<<20)
+	_, rooms := s.admin.ListRooms(adminContext(t), &roomdv1.ListRoomsRequest{PageToken: token})
+	_, clients := s.admin.ListClients(adminContext(t), &roomdv1.ListClientsRequest{RoomId: "r", PageToken: garbled})
+	_, bans := s.admin.ListBans(adminContext(t), &roomdv1.ListBansRequest{PageToken: garbled})
+	for name, err := range map[string]error{"ListRooms": rooms, "ListClients": clients, "ListBans": bans} {
+		msg := status.Convert(err).Message()
+		if status.Code(err) != codes.InvalidArgument || len(msg) > 200 || !strings.Contains(msg, `page_token "AAAA`) {
+			t.Errorf("%s with a 3 MB page token: %v, %d bytes of message; want INVALID_ARGUMENT quoting its start only", name, status.Code(err), len(msg))
+		}
+	}
+}

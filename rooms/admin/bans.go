@@ -40,7 +40,7 @@ func banPageStart(token string) (afterUser, afterRoom string, err error) {
 	u, uErr := base64.RawURLEncoding.DecodeString(user)
 	r, rErr := base64.RawURLEncoding.DecodeString(room)
 	if !ok || uErr != nil || rErr != nil {
-		return "", "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", token)
+		return "", "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", truncate(token, 64))
 	}
 	return string(u), string(r), nil
 }

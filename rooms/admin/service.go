@@ -108,9 +108,11 @@ func pageRequest(size int32, token string) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
+	// A token this server hands out holds a room or client id, which is
+	// never longer than MaxIDBytes.
 	after, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", token)
+	if err != nil || len(after) > MaxIDBytes {
+		return 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", truncate(token, 64))
 	}
 	return n, string(after), nil
 }
