@@ -9,10 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,4 +271,60 @@ func TestConnectionLimits(t *testing.T) {
 			t.Errorf("CreateRoom over the room limit: %v, want ResourceExhausted", err)
 		}
 	})
+}
+
+// Until it upgrades, a socket on the public listener gets
+// -read-header-timeout for every wait on its client, from accept, between
+// requests and for a body, and -write-timeout for every answer.
+func TestUnupgradedSocketsAreCutOff(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	s := startServer(t, "-read-header-timeout", timeout.String(), "-write-timeout", timeout.String())
+	for _, tc := range []struct {
+		name    string
+		request string
+		repeat  int
+	}{
+		{"silent", "", 0},
+		{"half a request", "GET /ws/r HTTP/1.1\r\nHost: x\r\n", 1},
+		{"a page, then idle", "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"a request whose body never comes", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", 1},
+		{"requests whose answers are never read", "GET /v1/roomd.js HTTP/1.1\r\nHost: x\r\n\r\n", 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", s.public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if tc.repeat < 2 {
+				io.WriteString(conn, tc.request)
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.Copy(io.Discard, conn); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("the socket is still open after %v: %v", time.Since(start), err)
+				}
+			} else {
+				conn.(*net.TCPConn).SetReadBuffer(4096)
+				go conn.Write([]byte(strings.Repeat(tc.request, tc.repeat)))
+				// The server stops reading while it cannot write, so a
+				// write shows whether it still holds the socket: once it
+				// has closed it, the kernel resets the connection.
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					time.Sleep(20 * time.Millisecond)
+					if _, err := io.WriteString(conn, "\r\n"); err != nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the socket is still open after %v", time.Since(start))
+					}
+				}
+			}
+			if elapsed := time.Since(start); elapsed < timeout {
+				t.Errorf("cut after %v, before the %v timeout", elapsed, timeout)
+			} else {
+				t.Logf("cut after %v", elapsed)
+			}
+		})
+	}
 }

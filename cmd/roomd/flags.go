@@ -93,7 +93,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	// Client protocol
 	fs.IntVar(&cfg.historySize, "history-size", 100, "messages each room keeps for client protocol connections resuming after a reconnect (rooms may set their own)")
 	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
-	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
+	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "a socket on -listen that has not sent a whole request by then, from accept or from its last response, is cut off (TLS handshake apart); on the admin listeners, request headers only")
 	// Admin security
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
 	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "file holding the admin token (surrounding whitespace trimmed); instead of -admin-token")

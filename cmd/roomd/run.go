@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,8 @@ type listeners struct {
 
 // HTTP server limits, with -read-header-timeout: a client that never
 // finishes its request headers is cut off instead of holding a socket.
+// idleTimeout is the admin listener's; the public one waits no longer
+// than -read-header-timeout for anything (see publicServer).
 const (
 	idleTimeout    = 60 * time.Second
 	maxHeaderBytes = 16 << 10
@@ -135,7 +138,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	publicSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+	publicSrv := publicServer(edge.Handler(), cfg.readHeaderTimeout, cfg.writeTimeout, errorLog)
 	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 
 	failed := make(chan error, 4)
@@ -194,6 +197,26 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	serving.Wait()
 	log.Info("roomd stopped")
 	return err
+}
+
+// publicServer serves the public listener. Until a socket upgrades, every
+// wait on its client is bounded: by readTimeout, the TLS handshake, the
+// request headers, the request body (nothing here reads one, but net/http
+// discards up to 256 KiB of it before answering, with no deadline of its
+// own) and the wait for another request on a kept-alive socket (IdleTimeout,
+// otherwise a minute); by writeTimeout, each response (a client that
+// pipelines requests and never reads would otherwise hold its socket
+// forever). After the upgrade wsedge sets deadlines of its own.
+func publicServer(h http.Handler, readTimeout, writeTimeout time.Duration, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
 }
 
 // reachableHostPort is addr as a person can type or click it: a wildcard
