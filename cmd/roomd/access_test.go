@@ -236,26 +236,72 @@ func TestMessageRateLimit(t *testing.T) {
 	}
 }
 
+// silentSockets opens n TCP connections to addr that never send a byte,
+// closed when the test ends.
+func silentSockets(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conns = append(conns, conn)
+	}
+	return conns
+}
+
+// dialFrom dials roomd's WebSocket from a given loopback address, as
+// another client machine would, and returns the status it got.
+func dialFrom(t *testing.T, s *testServer, localIP, room string) int {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDial: func(network, addr string) (net.Conn, error) {
+		return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}).Dial(network, addr)
+	}}
+	ws, resp, err := d.Dial("ws://"+s.public+"/ws/"+room, nil)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial from %s: %v", localIP, err)
+	}
+	return resp.StatusCode
+}
+
+// The connection limits count sockets from accept: ones that never send a
+// request count as much as members do.
 func TestConnectionLimits(t *testing.T) {
 	t.Run("per IP", func(t *testing.T) {
-		s := startServer(t, "-max-conns-per-ip", "2")
-		first := s.dial(t, "r", "")
+		s := startServer(t, "-max-conns-per-ip", "2", "-read-header-timeout", "1m")
+		silent := silentSockets(t, s.public, 1)
 		s.dial(t, "r", "")
-		if code, body := upgradeStatus(t, s, "r", nil); code != 429 || !strings.Contains(body, "too many connections from 127.0.0.1 (limit 2)") {
-			t.Fatalf("third connection: %d %q", code, body)
+		if code, body := upgradeStatus(t, s, "r", nil); code != 429 || body != "too many connections from 127.0.0.1 (limit 2)\n" {
+			t.Fatalf("third connection from 127.0.0.1: %d %q", code, body)
 		}
-		first.Close()
+		if code := dialFrom(t, s, "127.0.0.2", "r"); code != 101 {
+			t.Fatalf("first connection from 127.0.0.2: %d, want 101", code)
+		}
+		silent[0].Close()
 		eventually(t, "a slot frees up", func() bool {
 			code, _ := upgradeStatus(t, s, "r", nil)
 			return code == 101
 		})
 	})
 	t.Run("total", func(t *testing.T) {
-		s := startServer(t, "-max-conns", "1")
+		s := startServer(t, "-max-conns", "2", "-read-header-timeout", "1m")
 		s.dial(t, "r", "")
-		if code, body := upgradeStatus(t, s, "other", nil); code != 503 || !strings.Contains(body, "limit of 1 connections") {
-			t.Fatalf("second connection: %d %q", code, body)
+		silentSockets(t, s.public, 1)
+		if code, body := upgradeStatus(t, s, "other", nil); code != 503 || body != "server at its limit of 2 connections\n" {
+			t.Fatalf("third connection: %d %q", code, body)
 		}
+		if code := dialFrom(t, s, "127.0.0.2", "r"); code != 503 {
+			t.Fatalf("third connection, from 127.0.0.2: %d, want 503", code)
+		}
+		eventually(t, "the refusals are logged, once", func() bool {
+			return strings.Count(s.logs.String(), `level=WARN msg="public listener at -max-conns: refusing new connections" max_conns=2 refused=1`) == 1
+		})
 	})
 	t.Run("rooms and members", func(t *testing.T) {
 		s := startServer(t, "-max-rooms", "1", "-max-clients-per-room", "1")

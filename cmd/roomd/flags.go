@@ -84,8 +84,8 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) client tokens are signed with; with it or -jwt-public-key every client needs ?token=")
 	fs.StringVar(&cfg.jwtPublicKey, "jwt-public-key", "", "PEM file with the RSA or P-256 public key of RS256/ES256 client tokens")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated page origins that may connect besides pages of roomd's own host, which always may: scheme://host[:port] (https://app.example.com), https://*.example.com, or * for any page")
-	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most WebSocket connections at once (503 beyond); 0: the open-file limit less 256")
-	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most connections from one remote IP (429 beyond); 0: unlimited")
+	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most sockets open on -listen at once, upgraded or not (beyond: a bare 503, closed); 0: the open-file limit less 256")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most sockets open on -listen from one remote IP (beyond: a bare 429, closed); 0: unlimited")
 	fs.IntVar(&cfg.maxRooms, "max-rooms", 100000, "most rooms at once; 0: unlimited")
 	fs.IntVar(&cfg.maxClientsPerRoom, "max-clients-per-room", 50000, "cap on every room's members, whatever its max_clients; 0: no cap")
 	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages per second a client may send on average (1008 beyond); 0: unlimited")
@@ -254,7 +254,11 @@ unreadable key or token file, an address in use). Errors are printed as
 
 // connectionLimit is -max-conns, or when 0 the open-file limit less room
 // for the listeners, admin connections and files: refusing a client with
-// 503 beats failing accept() for everyone.
+// 503 beats failing accept() for everyone. The public listener counts
+// every socket from accept, so the reserve is really left: roomd itself
+// holds about a dozen files (stdio, the poller, the three listeners), and
+// a socket over the limit takes one for a moment before it is closed,
+// which leaves some 240 for admin connections.
 func (cfg config) connectionLimit() int {
 	if cfg.maxConns > 0 {
 		return cfg.maxConns

@@ -114,7 +114,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 
-	publicLn = withTLS(publicLn, tlsConfig, publicProtocols)
+	// Counted from accept, under TLS: a socket over the limits costs no
+	// handshake.
+	publicLn = withTLS(edge.Listener(publicLn, tlsConfig != nil), tlsConfig, publicProtocols)
 	grpcLn = withTLS(grpcLn, tlsConfig, grpcProtocols)
 	httpLn = withTLS(httpLn, tlsConfig, adminHTTPProtocols)
 
