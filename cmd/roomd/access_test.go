@@ -374,3 +374,28 @@ func TestUnupgradedSocketsAreCutOff(t *testing.T) {
 		})
 	}
 }
+
+// Once shutdown begins the public listener is closed: a new connection is
+// refused by the kernel while members still drain, which a load balancer
+// retries on another server (a 503 it would pass on to the client).
+func TestShutdownRefusesNewConnectionsWhileMembersDrain(t *testing.T) {
+	s := startServer(t)
+	s.dial(t, "r", "") // never reads, so never answers the close: the drain waits for it
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	eventually(t, "new connections are refused", func() bool {
+		conn, err := net.Dial("tcp", s.public)
+		if err == nil {
+			conn.Close()
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
+	})
+	select {
+	case err := <-stopped:
+		t.Fatalf("roomd stopped (%v) before the check: the drain was not under way", err)
+	default:
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("roomd stopped with %v", err)
+	}
+}

@@ -187,7 +187,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	health.Shutdown()
 	var stopping sync.WaitGroup
 	stopping.Add(1)
-	go func() { defer stopping.Done(); _ = publicSrv.Shutdown(drainCtx) }()
+	go func() {
+		defer stopping.Done()
+		// The listener closes at once: from here new connections are
+		// refused by the kernel, which a load balancer retries elsewhere.
+		// Sockets still short of a request when the drain ends are cut.
+		if publicSrv.Shutdown(drainCtx) != nil {
+			_ = publicSrv.Close()
+		}
+	}()
 	if err := edge.Shutdown(drainCtx); err != nil {
 		log.Warn("clients did not finish closing in time; cut them off", "error", err)
 	}
