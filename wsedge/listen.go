@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// logInterval is how often, at most, the listener logs one kind of trouble
-// (out of files, at a limit); each line counts what happened since the last.
+// logInterval is how often, at most, the listener logs refusals at one
+// limit; each line counts the refusals since the last.
 const logInterval = 10 * time.Second
 
 // Listener wraps ln, the public listener, so that MaxConns and MaxConnsPerIP
@@ -25,9 +25,7 @@ const logInterval = 10 * time.Second
 // why, which a client that has sent its request usually reads before the
 // close; when overTLS (ln is about to be wrapped by tls.NewListener) nothing
 // readable can be said before a handshake, so it is closed without a word.
-//
-// Accept failing for want of files (EMFILE, ENFILE) is logged at warn, once
-// per logInterval with a count, as is refusing sockets at a limit.
+// Refusals are logged at warn, once per logInterval with a count.
 func (e *Edge) Listener(ln net.Listener, overTLS bool) net.Listener {
 	return &listener{Listener: ln, edge: e, overTLS: overTLS}
 }
@@ -37,7 +35,7 @@ type listener struct {
 	edge    *Edge
 	overTLS bool
 
-	outOfFiles, atLimit, atIPLimit rateLog
+	atLimit, atIPLimit rateLog
 }
 
 // sockets counts the sockets of the edge's listeners. Its lock is taken
@@ -52,13 +50,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				if n, ok := l.outOfFiles.note(time.Now()); ok {
-					l.edge.log.Warn("out of open files: accept failed, and no listener, public or admin, can take a connection until some close",
-						"error", err, "failures", n, "max_conns", l.edge.cfg.MaxConns)
-				}
-			}
-			return nil, err // http.Server retries after a pause
+			return nil, err
 		}
 		ip := peerIP(nc.RemoteAddr())
 		switch l.edge.addSocket(ip) {

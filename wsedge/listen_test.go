@@ -1,7 +1,6 @@
 package wsedge
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -364,23 +362,9 @@ func TestListenerOverTLSClosesWithoutAnswer(t *testing.T) {
 	}
 }
 
-// Running out of files is logged at warn, once per logInterval, with how
-// many accepts failed since the last line.
-func TestListenerLogsRunningOutOfFiles(t *testing.T) {
-	var logs bytes.Buffer
-	edge := New(Config{Hub: rooms.NewHub(rooms.Config{}), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	emfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	ln := edge.Listener(failingListener{emfile}, false)
-	for range 5 {
-		if _, err := ln.Accept(); !errors.Is(err, syscall.EMFILE) {
-			t.Fatalf("Accept: %v, want the EMFILE passed on (http.Server retries it)", err)
-		}
-	}
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "out of open files") || !strings.Contains(lines[0], "failures=1") {
-		t.Errorf("log after 5 failures:\n%s\nwant one warning", logs.String())
-	}
-
+// Refusals at a limit are logged at most once per logInterval, each line
+// with the count since the last.
+func TestRefusalsAreLoggedOncePerInterval(t *testing.T) {
 	var r rateLog
 	t0 := time.Now()
 	for i, tc := range []struct {
@@ -393,12 +377,6 @@ func TestListenerLogsRunningOutOfFiles(t *testing.T) {
 		}
 	}
 }
-
-type failingListener struct{ err error }
-
-func (f failingListener) Accept() (net.Conn, error) { return nil, f.err }
-func (f failingListener) Close() error              { return nil }
-func (f failingListener) Addr() net.Addr            { return &net.TCPAddr{} }
 
 // The socket a connection is upgraded on keeps its descriptor reachable,
 // so the flusher still writes it without blocking.

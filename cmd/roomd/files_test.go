@@ -195,30 +195,76 @@ func TestAdminAnswersWhileThePublicListenerIsFull(t *testing.T) {
 	})
 }
 
-// A -max-conns above what the file limit allows lets accept fail for want
-// of files: that is a warning, logged once, not once per failed accept.
+// Running out of files is a warning, logged once for a burst of failed
+// accepts, naming the listener: the public one when -max-conns is above
+// what the file limit allows, an admin one when admin connections eat the
+// reserve.
 func TestRunningOutOfFilesIsAWarning(t *testing.T) {
 	const fileLimit = 320
-	lowerFileLimit(t, fileLimit, 100)
-	s := startServer(t, "-max-conns", "100000", "-read-header-timeout", "1m")
-	release := holdSilentSockets(t, s.public, fileLimit)
-	const warning = `level=WARN msg="out of open files: accept failed, and no listener, public or admin, can take a connection until some close"`
-	eventually(t, "running out of files is logged", func() bool { return strings.Contains(s.logs.String(), warning) })
-	eventually(t, "accept has failed again", func() bool {
-		return strings.Count(s.logs.String(), "http: Accept error") >= 3 // at debug, from net/http
-	})
-	if got := strings.Count(s.logs.String(), warning); got != 1 {
-		t.Errorf("the warning was logged %d times, want once per 10 s:\n%s", got, s.logs.String())
+	const warning = `level=WARN msg="out of open files: accept failed, and no listener can take a connection until some close; lower -max-conns or raise the file limit"`
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		listener string
+	}{
+		{"public", []string{"-max-conns", "100000"}, "listen"},
+		{"admin", nil, "admin-http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lowerFileLimit(t, fileLimit, 100)
+			s := startServer(t, append([]string{"-read-header-timeout", "1m"}, tc.args...)...)
+			addr, maxConns := s.public, "100000"
+			if tc.listener == "admin-http" {
+				holdSilentSockets(t, s.public, fileLimit+16)
+				eventually(t, "the public listener is full", func() bool {
+					code, _ := upgradeStatus(t, s, "r", nil)
+					return code == 503
+				})
+				addr, maxConns = strings.TrimPrefix(s.adminURL, "http://"), strconv.Itoa(fileLimit-256)
+			}
+			release := holdSilentSockets(t, addr, fileLimit)
+			eventually(t, "running out of files is logged", func() bool { return strings.Contains(s.logs.String(), warning) })
+			eventually(t, "accept has failed again", func() bool {
+				return strings.Count(s.logs.String(), "Accept error") >= 3 // at debug, from the server
+			})
+			if got := strings.Count(s.logs.String(), warning); got != 1 {
+				t.Errorf("the warning was logged %d times, want once per 10 s:\n%s", got, s.logs.String())
+			}
+			want := fmt.Sprintf(`%s listener=%s error="accept tcp %s: accept4: too many open files" failures=1 max_conns=%s`, warning, tc.listener, addr, maxConns)
+			if !strings.Contains(s.logs.String(), want) {
+				t.Errorf("the warning does not say what failed; want\n%s\nin\n%s", want, s.logs.String())
+			}
+			release()
+			eventually(t, "the listener takes connections again", func() bool {
+				// Dialing fails while this process is out of files too.
+				if tc.listener == "admin-http" {
+					client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+					resp, err := client.Get(s.adminURL + "/healthz")
+					if err == nil {
+						resp.Body.Close()
+					}
+					return err == nil && resp.StatusCode == 200
+				}
+				ws, _, err := s.tryDial("r", "")
+				if err == nil {
+					ws.Close()
+				}
+				return err == nil
+			})
+		})
 	}
-	if !strings.Contains(s.logs.String(), warning+` error="accept tcp `+s.public+`: accept4: too many open files" failures=1 max_conns=100000`) {
-		t.Errorf("the warning does not say what failed:\n%s", s.logs.String())
-	}
-	release()
-	eventually(t, "roomd takes connections again", func() bool {
-		ws, _, err := s.tryDial("r", "") // fails while this process is out of files too
-		if err == nil {
-			ws.Close()
+}
+
+func TestOutOfFilesIsLoggedOncePerInterval(t *testing.T) {
+	var o outOfFiles
+	t0 := time.Now()
+	for i, tc := range []struct {
+		at   time.Duration
+		n    int
+		logs bool
+	}{{0, 1, true}, {time.Second, 0, false}, {outOfFilesInterval - 1, 0, false}, {outOfFilesInterval, 3, true}, {3 * outOfFilesInterval, 1, true}} {
+		if n, ok := o.note(t0.Add(tc.at)); n != tc.n || ok != tc.logs {
+			t.Errorf("failure %d at %v: note = %d, %v; want %d, %v", i, tc.at, n, ok, tc.n, tc.logs)
 		}
-		return err == nil
-	})
+	}
 }

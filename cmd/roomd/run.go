@@ -67,6 +67,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxClientsPerRoom:  cfg.maxClientsPerRoom,
 		DefaultHistorySize: cfg.historySize,
 	})
+	maxConns := cfg.connectionLimit()
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
 		AutoCreate:      cfg.autoCreate,
@@ -76,7 +77,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		WriteTimeout:    cfg.writeTimeout,
 		Tokens:          tokens,
 		AllowedOrigins:  cfg.origins(),
-		MaxConns:        cfg.connectionLimit(),
+		MaxConns:        maxConns,
 		MaxConnsPerIP:   cfg.maxConnsPerIP,
 		MessageRate:     cfg.messageRate,
 		MessageBurst:    cfg.messageBurst,
@@ -114,11 +115,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 
-	// Counted from accept, under TLS: a socket over the limits costs no
-	// handshake.
-	publicLn = withTLS(edge.Listener(publicLn, tlsConfig != nil), tlsConfig, publicProtocols)
-	grpcLn = withTLS(grpcLn, tlsConfig, grpcProtocols)
-	httpLn = withTLS(httpLn, tlsConfig, adminHTTPProtocols)
+	// Public sockets are counted from accept, under TLS: a socket over the
+	// limits costs no handshake.
+	files := &outOfFiles{log: log, maxConns: maxConns}
+	publicLn = withTLS(edge.Listener(files.watch(publicLn, "listen"), tlsConfig != nil), tlsConfig, publicProtocols)
+	grpcLn = withTLS(files.watch(grpcLn, "admin-grpc"), tlsConfig, grpcProtocols)
+	httpLn = withTLS(files.watch(httpLn, "admin-http"), tlsConfig, adminHTTPProtocols)
 
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
