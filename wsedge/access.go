@@ -3,7 +3,6 @@ package wsedge
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,16 +59,6 @@ func originRefusal(origin string) string {
 		origin = origin[:64] + "..."
 	}
 	return fmt.Sprintf("origin %q may not connect: not in -allowed-origins", origin)
-}
-
-// remoteIP is the address connection limits count by. roomd does not trust
-// X-Forwarded-For: behind a proxy, every client counts as the proxy.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // identify decides who the client is: the token's subject when tokens are

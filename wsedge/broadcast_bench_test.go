@@ -273,12 +273,15 @@ func benchLoopbackWrites(b *testing.B, sockets int) {
 }
 
 // BenchmarkConnectionSetup is one client's upgrade and join over a real
-// loopback socket, the client (gorilla, in this process) included; the
+// loopback socket, through the Listener that counts sockets as roomd's
+// public one does, the client (gorilla, in this process) included; the
 // connections stay open until the end, as a room's members do.
 func BenchmarkConnectionSetup(b *testing.B) {
 	hub := rooms.NewHub(rooms.Config{})
-	edge := New(Config{Hub: hub, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv := httptest.NewServer(edge.Handler())
+	edge := New(Config{Hub: hub, MaxConns: 1 << 20, MaxConnsPerIP: 1 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewUnstartedServer(edge.Handler())
+	srv.Listener = edge.Listener(srv.Listener, false)
+	srv.Start()
 	defer srv.Close()
 	if _, err := hub.CreateRoom("bench", rooms.RoomOptions{}); err != nil {
 		b.Fatal(err)

@@ -28,6 +28,14 @@
 // frames go out in one system call. Pings, pongs and close frames, protocol
 // errors included, go through the same writer.
 //
+// # Sockets
+//
+// Listener wraps the public listener and counts every socket it accepts
+// against MaxConns and MaxConnsPerIP until the socket is closed, upgraded or
+// not, by whoever closes it (net/http, or the connection after a hijack); a
+// socket over a limit is answered and closed inside Accept. The counts have
+// a lock of their own, never held together with the Edge's.
+//
 // # Closing
 //
 // The side that closes sends a close frame and waits (bounded) for the

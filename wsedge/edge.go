@@ -3,9 +3,9 @@ package wsedge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,8 +65,10 @@ type Config struct {
 	// browser) are always allowed. A refused page is upgraded and closed
 	// with 4403 and a reason, which a page can read and a 403 it cannot.
 	AllowedOrigins []string
-	// MaxConns and MaxConnsPerIP bound open connections in total and per
-	// remote IP; 0 means unlimited.
+	// MaxConns and MaxConnsPerIP bound the sockets open on the listeners
+	// that Listener wraps, in total and per remote IP, from accept to
+	// close, upgraded or not; 0 means unlimited. Handler alone counts
+	// nothing.
 	MaxConns      int
 	MaxConnsPerIP int
 	// MessageRate is how many messages per second a connection may send on
@@ -98,9 +100,10 @@ type Edge struct {
 
 	flush *flusher // runs connections' writes
 
+	sockets sockets // what Listener accepted and has not seen closed
+
 	mu           sync.Mutex
-	conns        map[*conn]struct{}
-	perIP        map[string]int
+	conns        map[*conn]struct{} // upgrading or upgraded
 	shuttingDown bool
 	idle         chan struct{} // closed when conns empties after shutdown began
 }
@@ -142,9 +145,9 @@ func New(cfg Config) *Edge {
 			// that the refusal can say which origin was refused.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		flush: newFlusher(),
-		conns: make(map[*conn]struct{}),
-		perIP: make(map[string]int),
+		flush:   newFlusher(),
+		conns:   make(map[*conn]struct{}),
+		sockets: sockets{perIP: make(map[netip.Addr]int)},
 	}
 	e.sessionUpgrader = e.upgrader
 	e.sessionUpgrader.Subprotocols = []string{protocol.Subprotocol}
@@ -218,12 +221,13 @@ func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, 
 	go c.readLoop()
 }
 
-// admit counts a new connection against the limits and finds out who it
-// is. When it refuses, it has answered the request and returns nil.
+// admit registers a new connection, for Shutdown to close, and finds out
+// who it is. When it refuses, it has answered the request and returns nil.
+// Its socket was counted against the connection limits at accept.
 func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*conn, *token.Grant) {
-	c := &conn{edge: e, ip: remoteIP(r)}
-	if status, msg := e.track(c); status != 0 {
-		http.Error(w, msg, status)
+	c := &conn{edge: e}
+	if !e.track(c) {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return nil, nil
 	}
 	grant, code, reason := e.identify(r, roomID)
@@ -289,22 +293,15 @@ func joinStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-// track counts a new connection against the limits; a refusal comes back
-// as an HTTP status and message.
-func (e *Edge) track(c *conn) (int, string) {
+// track registers a new connection; false once shutdown has begun.
+func (e *Edge) track(c *conn) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch {
-	case e.shuttingDown:
-		return http.StatusServiceUnavailable, "server shutting down"
-	case e.cfg.MaxConns > 0 && len(e.conns) >= e.cfg.MaxConns:
-		return http.StatusServiceUnavailable, fmt.Sprintf("server at its limit of %d connections", e.cfg.MaxConns)
-	case e.cfg.MaxConnsPerIP > 0 && e.perIP[c.ip] >= e.cfg.MaxConnsPerIP:
-		return http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", c.ip, e.cfg.MaxConnsPerIP)
+	if e.shuttingDown {
+		return false
 	}
 	e.conns[c] = struct{}{}
-	e.perIP[c.ip]++
-	return 0, ""
+	return true
 }
 
 func (e *Edge) untrack(c *conn) {
@@ -314,9 +311,6 @@ func (e *Edge) untrack(c *conn) {
 		return
 	}
 	delete(e.conns, c)
-	if e.perIP[c.ip]--; e.perIP[c.ip] <= 0 {
-		delete(e.perIP, c.ip)
-	}
 	if e.shuttingDown && len(e.conns) == 0 && e.idle != nil {
 		close(e.idle)
 		e.idle = nil

@@ -9,10 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,26 +252,72 @@ func TestMessageRateLimit(t *testing.T) {
 	}
 }
 
+// silentSockets opens n TCP connections to addr that never send a byte,
+// closed when the test ends.
+func silentSockets(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conns = append(conns, conn)
+	}
+	return conns
+}
+
+// dialFrom dials roomd's WebSocket from a given loopback address, as
+// another client machine would, and returns the status it got.
+func dialFrom(t *testing.T, s *testServer, localIP, room string) int {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDial: func(network, addr string) (net.Conn, error) {
+		return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}).Dial(network, addr)
+	}}
+	ws, resp, err := d.Dial("ws://"+s.public+"/ws/"+room, nil)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+		return http.StatusSwitchingProtocols
+	}
+	if resp == nil {
+		t.Fatalf("dial from %s: %v", localIP, err)
+	}
+	return resp.StatusCode
+}
+
+// The connection limits count sockets from accept: ones that never send a
+// request count as much as members do.
 func TestConnectionLimits(t *testing.T) {
 	t.Run("per IP", func(t *testing.T) {
-		s := startServer(t, "-max-conns-per-ip", "2")
-		first := s.dial(t, "r", "")
+		s := startServer(t, "-max-conns-per-ip", "2", "-read-header-timeout", "1m")
+		silent := silentSockets(t, s.public, 1)
 		s.dial(t, "r", "")
-		if code, body := upgradeStatus(t, s, "r", nil); code != 429 || !strings.Contains(body, "too many connections from 127.0.0.1 (limit 2)") {
-			t.Fatalf("third connection: %d %q", code, body)
+		if code, body := upgradeStatus(t, s, "r", nil); code != 429 || body != "too many connections from 127.0.0.1 (limit 2)\n" {
+			t.Fatalf("third connection from 127.0.0.1: %d %q", code, body)
 		}
-		first.Close()
+		if code := dialFrom(t, s, "127.0.0.2", "r"); code != 101 {
+			t.Fatalf("first connection from 127.0.0.2: %d, want 101", code)
+		}
+		silent[0].Close()
 		eventually(t, "a slot frees up", func() bool {
 			code, _ := upgradeStatus(t, s, "r", nil)
 			return code == 101
 		})
 	})
 	t.Run("total", func(t *testing.T) {
-		s := startServer(t, "-max-conns", "1")
+		s := startServer(t, "-max-conns", "2", "-read-header-timeout", "1m")
 		s.dial(t, "r", "")
-		if code, body := upgradeStatus(t, s, "other", nil); code != 503 || !strings.Contains(body, "limit of 1 connections") {
-			t.Fatalf("second connection: %d %q", code, body)
+		silentSockets(t, s.public, 1)
+		if code, body := upgradeStatus(t, s, "other", nil); code != 503 || body != "server at its limit of 2 connections\n" {
+			t.Fatalf("third connection: %d %q", code, body)
 		}
+		if code := dialFrom(t, s, "127.0.0.2", "r"); code != 503 {
+			t.Fatalf("third connection, from 127.0.0.2: %d, want 503", code)
+		}
+		eventually(t, "the refusals are logged, once", func() bool {
+			return strings.Count(s.logs.String(), `level=WARN msg="public listener at -max-conns: refusing new connections" max_conns=2 refused=1`) == 1
+		})
 	})
 	t.Run("rooms and members", func(t *testing.T) {
 		s := startServer(t, "-max-rooms", "1", "-max-clients-per-room", "1")
@@ -318,5 +366,86 @@ func TestRefusalsAfterTheUpgradeNameTheOfferedSubprotocol(t *testing.T) {
 			t.Errorf("%s: got %v, want close %d", tc.what, err, tc.code)
 		}
 		ws.Close()
+	}
+}
+
+// Until it upgrades, a socket on the public listener gets
+// -read-header-timeout for every wait on its client, from accept, between
+// requests and for a body, and -write-timeout for every answer.
+func TestUnupgradedSocketsAreCutOff(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	s := startServer(t, "-read-header-timeout", timeout.String(), "-write-timeout", timeout.String())
+	for _, tc := range []struct {
+		name    string
+		request string
+		repeat  int
+	}{
+		{"silent", "", 0},
+		{"half a request", "GET /ws/r HTTP/1.1\r\nHost: x\r\n", 1},
+		{"a page, then idle", "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"a request whose body never comes", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", 1},
+		{"requests whose answers are never read", "GET /v1/roomd.js HTTP/1.1\r\nHost: x\r\n\r\n", 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", s.public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if tc.repeat < 2 {
+				io.WriteString(conn, tc.request)
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.Copy(io.Discard, conn); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("the socket is still open after %v: %v", time.Since(start), err)
+				}
+			} else {
+				conn.(*net.TCPConn).SetReadBuffer(4096)
+				go conn.Write([]byte(strings.Repeat(tc.request, tc.repeat)))
+				// The server stops reading while it cannot write, so a
+				// write shows whether it still holds the socket: once it
+				// has closed it, the kernel resets the connection.
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					time.Sleep(20 * time.Millisecond)
+					if _, err := io.WriteString(conn, "\r\n"); err != nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the socket is still open after %v", time.Since(start))
+					}
+				}
+			}
+			if elapsed := time.Since(start); elapsed < timeout {
+				t.Errorf("cut after %v, before the %v timeout", elapsed, timeout)
+			} else {
+				t.Logf("cut after %v", elapsed)
+			}
+		})
+	}
+}
+
+// Once shutdown begins the public listener is closed: a new connection is
+// refused by the kernel while members still drain, which a load balancer
+// retries on another server (a 503 it would pass on to the client).
+func TestShutdownRefusesNewConnectionsWhileMembersDrain(t *testing.T) {
+	s := startServer(t)
+	s.dial(t, "r", "") // never reads, so never answers the close: the drain waits for it
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	eventually(t, "new connections are refused", func() bool {
+		conn, err := net.Dial("tcp", s.public)
+		if err == nil {
+			conn.Close()
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
+	})
+	select {
+	case err := <-stopped:
+		t.Fatalf("roomd stopped (%v) before the check: the drain was not under way", err)
+	default:
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("roomd stopped with %v", err)
 	}
 }

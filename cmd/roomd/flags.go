@@ -91,8 +91,8 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "HS256 secret (32+ bytes) client tokens are signed with; with it or -jwt-public-key every client needs ?token=")
 	fs.StringVar(&cfg.jwtPublicKey, "jwt-public-key", "", "PEM file with the RSA or P-256 public key of RS256/ES256 client tokens")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated page origins that may connect besides pages of roomd's own host, which always may: scheme://host[:port] (https://app.example.com), https://*.example.com, or * for any page")
-	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most WebSocket connections at once (503 beyond); 0: the open-file limit less 256")
-	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most connections from one remote IP (429 beyond); 0: unlimited")
+	fs.IntVar(&cfg.maxConns, "max-conns", 0, "most sockets open on -listen at once, upgraded or not (beyond: a bare 503, closed); 0: the open-file limit less 256")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-conns-per-ip", 1000, "most sockets open on -listen from one remote IP (beyond: a bare 429, closed); 0: unlimited")
 	fs.IntVar(&cfg.maxRooms, "max-rooms", 100000, "most rooms at once; 0: unlimited")
 	fs.IntVar(&cfg.maxRoomsPerIP, "max-rooms-per-ip", 1000, "rooms the clients of one remote IP may have made by joining that still exist (429, room_quota beyond); 0: unlimited")
 	fs.IntVar(&cfg.maxRoomsPerUser, "max-rooms-per-user", 1000, "with client tokens, the same per user (token sub); 0: unlimited")
@@ -104,7 +104,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.Int64Var(&cfg.historyBytesPerRoom, "history-bytes-per-room", rooms.DefaultMaxRoomHistoryBytes, "bytes of messages each room keeps at most, whatever -history-size; the oldest go first, and a resume from before them is a gap")
 	fs.Int64Var(&cfg.historyBytes, "history-bytes", rooms.DefaultMaxHistoryBytes, "bytes of messages all rooms keep together; when spent, a room drops its own oldest to keep a new one, or keeps none")
 	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
-	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 10*time.Second, "a client that has not sent its request headers by then is cut off")
+	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "a socket on -listen that has not sent a whole request by then, from accept or from its last response, is cut off (TLS handshake apart); on the admin listeners, request headers only")
 	// Admin security
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
 	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "file holding the admin token (surrounding whitespace trimmed); instead of -admin-token")
@@ -271,7 +271,11 @@ unreadable key or token file, an address in use). Errors are printed as
 
 // connectionLimit is -max-conns, or when 0 the open-file limit less room
 // for the listeners, admin connections and files: refusing a client with
-// 503 beats failing accept() for everyone.
+// 503 beats failing accept() for everyone. The public listener counts
+// every socket from accept, so the reserve is really left: roomd itself
+// holds about a dozen files (stdio, the poller, the three listeners), and
+// a socket over the limit takes one for a moment before it is closed,
+// which leaves some 240 for admin connections.
 func (cfg config) connectionLimit() int {
 	if cfg.maxConns > 0 {
 		return cfg.maxConns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,8 @@ type listeners struct {
 
 // HTTP server limits, with -read-header-timeout: a client that never
 // finishes its request headers is cut off instead of holding a socket.
+// idleTimeout is the admin listener's; the public one waits no longer
+// than -read-header-timeout for anything (see publicServer).
 const (
 	idleTimeout    = 60 * time.Second
 	maxHeaderBytes = 16 << 10
@@ -67,6 +70,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxHistoryBytes:     cfg.historyBytes,
 		MaxWatchers:         cfg.maxWatchers,
 	})
+	maxConns := cfg.connectionLimit()
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
 		AutoCreate:      cfg.autoCreate,
@@ -76,7 +80,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		WriteTimeout:    cfg.writeTimeout,
 		Tokens:          tokens,
 		AllowedOrigins:  cfg.origins(),
-		MaxConns:        cfg.connectionLimit(),
+		MaxConns:        maxConns,
 		MaxConnsPerIP:   cfg.maxConnsPerIP,
 		MessageRate:     cfg.messageRate,
 		MessageBurst:    cfg.messageBurst,
@@ -116,9 +120,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 
-	publicLn = withTLS(publicLn, tlsConfig, publicProtocols)
-	grpcLn = withTLS(grpcLn, tlsConfig, grpcProtocols)
-	httpLn = withTLS(httpLn, tlsConfig, adminHTTPProtocols)
+	// Public sockets are counted from accept, under TLS: a socket over the
+	// limits costs no handshake.
+	files := &outOfFiles{log: log, maxConns: maxConns}
+	publicLn = withTLS(edge.Listener(files.watch(publicLn, "listen"), tlsConfig != nil), tlsConfig, publicProtocols)
+	grpcLn = withTLS(files.watch(grpcLn, "admin-grpc"), tlsConfig, grpcProtocols)
+	httpLn = withTLS(files.watch(httpLn, "admin-http"), tlsConfig, adminHTTPProtocols)
 
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
@@ -140,7 +147,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	publicSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+	publicSrv := publicServer(edge.Handler(), cfg.readHeaderTimeout, cfg.writeTimeout, errorLog)
 	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 
 	failed := make(chan error, 4)
@@ -187,7 +194,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	health.Shutdown()
 	var stopping sync.WaitGroup
 	stopping.Add(1)
-	go func() { defer stopping.Done(); _ = publicSrv.Shutdown(drainCtx) }()
+	go func() {
+		defer stopping.Done()
+		// The listener closes at once: from here new connections are
+		// refused by the kernel, which a load balancer retries elsewhere.
+		// Sockets still short of a request when the drain ends are cut.
+		if publicSrv.Shutdown(drainCtx) != nil {
+			_ = publicSrv.Close()
+		}
+	}()
 	if err := edge.Shutdown(drainCtx); err != nil {
 		log.Warn("clients did not finish closing in time; cut them off", "error", err)
 	}
@@ -199,6 +214,26 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	serving.Wait()
 	log.Info("roomd stopped")
 	return err
+}
+
+// publicServer serves the public listener. Until a socket upgrades, every
+// wait on its client is bounded: by readTimeout, the TLS handshake, the
+// request headers, the request body (nothing here reads one, but net/http
+// discards up to 256 KiB of it before answering, with no deadline of its
+// own) and the wait for another request on a kept-alive socket (IdleTimeout,
+// otherwise a minute); by writeTimeout, each response (a client that
+// pipelines requests and never reads would otherwise hold its socket
+// forever). After the upgrade wsedge sets deadlines of its own.
+func publicServer(h http.Handler, readTimeout, writeTimeout time.Duration, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
 }
 
 // reachableHostPort is addr as a person can type or click it: a wildcard
