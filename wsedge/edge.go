@@ -225,7 +225,7 @@ func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, 
 // who it is. When it refuses, it has answered the request and returns nil.
 // Its socket was counted against the connection limits at accept.
 func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*conn, *token.Grant) {
-	c := &conn{edge: e}
+	c := &conn{edge: e, ip: requestIP(r)}
 	if !e.track(c) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return nil, nil

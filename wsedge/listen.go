@@ -108,6 +108,15 @@ func (e *Edge) removeSocket(ip netip.Addr) {
 	}
 }
 
+// requestIP is peerIP for a request, as text: what room quotas count by.
+func requestIP(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ap.Addr().Unmap().String()
+}
+
 // peerIP is what MaxConnsPerIP counts by: the TCP peer's address, an IPv4
 // client of a dual-stack listener as IPv4. roomd does not trust
 // X-Forwarded-For: behind a proxy, every client counts as the proxy.
