@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 
@@ -85,7 +86,7 @@ func (s *session) handle(opcode byte, frame []byte) {
 	case protocol.OpJoin:
 		s.join(req)
 	case protocol.OpLeave:
-		if err := s.conn.edge.hub.LeaveRoom(s.conn.client, req.Room); err != nil {
+		if _, err := s.conn.edge.hub.LeaveRoom(s.conn.client, req.Room); err != nil {
 			s.failWith(req, err)
 			return
 		}
@@ -120,8 +121,9 @@ func (s *session) join(req protocol.Request) {
 		return
 	}
 	opts := rooms.JoinOptions{
-		AutoCreate: e.cfg.AutoCreate,
-		Quotas:     s.quotas,
+		AutoCreate:  e.cfg.AutoCreate,
+		Quotas:      s.quotas,
+		ListMembers: math.MaxInt, // every member, as before
 		Ack: func(res rooms.JoinResult) *rooms.Message {
 			ack := protocol.JoinAck{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed,
 				Members: make([]protocol.Member, 0, len(res.Members))}
