@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	roomdv1 "roomd/gen/roomd/v1"
 )
 
 // rawAnswer sends a request and returns the bytes of its answer as they
@@ -203,5 +206,66 @@ func TestProtocolJoinsAreChargedByWhatTheyReach(t *testing.T) {
 	}
 	if pages != 16 {
 		t.Errorf("%d pages of 100 members after a join that cost 4, want 16", pages)
+	}
+}
+
+// Presence is a room option: CreateRoom's presence false (over gRPC or
+// REST) shows in GetRoom and ListRooms, and in the room client protocol
+// members hear nobody join or leave, join acks carry the count alone, and
+// the members op is refused with presence_off. Rooms made otherwise have
+// presence.
+func TestPresenceOffRoom(t *testing.T) {
+	s := startServer(t)
+	if r := mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "audience", Presence: proto.Bool(false)}); r.GetPresence() {
+		t.Errorf("CreateRoom with presence false answered %v", r)
+	}
+	if r := mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "chat"}); !r.GetPresence() {
+		t.Errorf("CreateRoom without presence answered %v, want presence on", r)
+	}
+	// REST, read as the JSON it is: the field is there, false or true.
+	var created struct{ Room map[string]any }
+	if code := s.rest(t, "POST", "/v1/rooms", `{"roomId":"rest-audience","presence":false}`, &created); code != 200 || created.Room["presence"] != false {
+		t.Errorf("POST /v1/rooms with presence false: HTTP %d, room %v", code, created.Room)
+	}
+	var got struct{ Room map[string]any }
+	if s.rest(t, "GET", "/v1/rooms/rest-audience", "", &got); got.Room["presence"] != false {
+		t.Errorf("GET /v1/rooms/rest-audience: %v, want presence false", got.Room)
+	}
+	var list struct{ Rooms []map[string]any }
+	s.rest(t, "GET", "/v1/rooms", "", &list)
+	for _, r := range list.Rooms {
+		if want := r["roomId"] == "chat"; r["presence"] != want {
+			t.Errorf("ListRooms: %v, want presence %v", r, want)
+		}
+	}
+
+	ann := dialSession(t, s, "user=ann")
+	ack := ann.mustAck(join("audience"))
+	if ack["presence"] != false || ack.num("memberCount") != 1 || ack["members"] != nil || ack["next"] != nil {
+		t.Errorf("join ack %v, want presence false, memberCount 1, no members or next", ack)
+	}
+	bob := dialSession(t, s, "user=bob")
+	if ack := bob.mustAck(join("audience")); ack.num("memberCount") != 2 || ack["members"] != nil {
+		t.Errorf("bob's join ack %v, want memberCount 2 and no members", ack)
+	}
+	bob.mustAck(publish("audience", "hi"))
+	if f := ann.next(); f.str("type") != "message" || f["data"] != "hi" {
+		t.Errorf("after bob joined ann got %v, want bob's message and no presence", f)
+	}
+	if f := ann.mustFail(members("audience", "", 0), "presence_off"); !strings.Contains(f.str("message"), "presence off") {
+		t.Errorf("members of a room without presence: %v", f)
+	}
+	bob.mustAck(map[string]any{"op": "leave", "room": "audience"})
+	if _, err := s.admin.Publish(adminContext(t), &roomdv1.PublishRequest{RoomId: "audience", Payload: &roomdv1.PublishRequest_Text{Text: "after"}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := ann.next(); f.str("type") != "message" || f["data"] != "after" {
+		t.Errorf("after bob left ann got %v, want the next message and no presence", f)
+	}
+
+	// A room made by joining has presence.
+	ann.mustAck(join("made"))
+	if !mustGetRoom(t, s, "made").GetPresence() {
+		t.Error("a room made by joining has presence off")
 	}
 }
