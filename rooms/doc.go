@@ -8,8 +8,16 @@
 // A Client is one connection with one send queue. A raw client (Join) is in
 // one room for its whole life and is closed when that room goes. A session
 // client (Connect, then JoinRoom and LeaveRoom) is in any number of rooms,
-// hears presence, and is sent a notice instead of being closed when one of
-// its rooms is deleted or it is kicked from one room.
+// hears presence (unless a room has it off, RoomOptions.NoPresence), and is
+// sent a notice instead of being closed when one of its rooms is deleted or
+// it is kicked from one room.
+//
+// What a join or a page of members costs stays bounded whatever the size of
+// the room: a room keeps its members sorted by client id as well (its
+// roster, roster.go), so a join lists only the first JoinOptions.ListMembers
+// of them with their count, and Members and Clients page on from any client
+// id with a binary search. Joins and leaves report how many session members
+// they told, so that a transport can charge for the presence fan-out.
 //
 // Watchers hear every leave with its LeaveCause, taken from what the Hub did
 // (a kick, a deletion, a slow consumer dropped) or what the transport saw

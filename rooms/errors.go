@@ -23,6 +23,7 @@ var (
 	ErrGap             = errors.New("history gap")                  // the client must rejoin without resuming
 	ErrNotJoined       = errors.New("not a member of the room")     // FailedPrecondition
 	ErrAlreadyJoined   = errors.New("already a member of the room") // AlreadyExists
+	ErrNoPresence      = errors.New("room has presence off")        // FailedPrecondition: its members are not listed
 	ErrClosed          = errors.New("server is shutting down")
 )
 

@@ -271,6 +271,7 @@ func (h *Hub) DeleteRoom(roomID string) (DeleteResult, error) {
 	s.mu.Unlock()
 
 	r.closed = true
+	r.roster = nil // nobody lists a deleted room's members; removing each would only cost
 	r.dropHistoryLocked()
 	h.releaseCreators(r.creators)
 	const reason = "room deleted"

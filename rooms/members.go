@@ -1,10 +1,6 @@
 package rooms
 
-import (
-	"slices"
-	"strings"
-	"time"
-)
+import "time"
 
 // Connect registers a new connection that is in no room yet. A session
 // client (the client protocol) then joins rooms with JoinRoom; a raw one
@@ -56,6 +52,9 @@ type JoinOptions struct {
 	Resume bool
 	Since  uint64
 	Epoch  string
+	// ListMembers is how many members, the first by client id, JoinResult
+	// lists at most (none in a room without presence); Members pages on.
+	ListMembers int
 	// Ack, if set, makes the frame queued for the client ahead of the
 	// replay and of any live message.
 	Ack func(JoinResult) *Message
@@ -63,9 +62,19 @@ type JoinOptions struct {
 
 // JoinResult is the state of a room as the joiner first sees it.
 type JoinResult struct {
-	Seq      uint64 // the room's latest message
-	Epoch    string
-	Members  []ClientInfo // including the joiner
+	Seq   uint64 // the room's latest message
+	Epoch string
+	// Presence is whether the room has presence (RoomOptions.NoPresence).
+	Presence bool
+	// MemberCount is how many members the room has, the joiner included.
+	MemberCount int
+	// Members are the first members by client id, at most
+	// JoinOptions.ListMembers of them; MoreMembers says that more follow
+	// the last of them.
+	Members     []ClientInfo
+	MoreMembers bool
+	// Told is how many session members heard of the join (presence).
+	Told     int
 	Replayed int
 }
 
@@ -143,30 +152,33 @@ func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, erro
 	c.rooms = append(c.rooms, m)
 	c.mu.Unlock()
 
-	res := JoinResult{Seq: r.lastSeq, Epoch: r.epoch, Replayed: len(replay)}
+	// Added first, so that the list includes the joiner where its id puts
+	// it; nothing reaches c's queue from this room before the ack below, as
+	// r.mu is held throughout.
+	res := JoinResult{Seq: r.lastSeq, Epoch: r.epoch, Presence: !r.options.NoPresence, Replayed: len(replay)}
+	res.Told = r.addLocked(m)
+	res.MemberCount = len(r.members)
+	if res.Presence && opts.ListMembers > 0 {
+		res.Members, res.MoreMembers = r.pageLocked("", opts.ListMembers)
+	}
 	if opts.Ack != nil {
-		res.Members = make([]ClientInfo, 0, len(r.members)+1)
-		for _, other := range r.members {
-			res.Members = append(res.Members, r.memberInfo(other.client))
-		}
-		res.Members = append(res.Members, r.memberInfo(c))
 		h.sendLocked(c, opts.Ack(res))
 	}
 	for _, msg := range replay {
 		h.sendLocked(c, msg)
 	}
-	r.addLocked(m)
 	return res, nil
 }
 
-// LeaveRoom takes a session client out of one room.
-func (h *Hub) LeaveRoom(c *Client, roomID string) error {
+// LeaveRoom takes a session client out of one room and returns how many
+// session members heard of it (presence).
+func (h *Hub) LeaveRoom(c *Client, roomID string) (told int, err error) {
 	m := c.in(roomID)
 	if m == nil {
-		return errorf(ErrNotJoined, "not a member of room %q", roomID)
+		return 0, errorf(ErrNotJoined, "not a member of room %q", roomID)
 	}
-	h.removeMember(m, departure{CauseLeft, 0, "left the room"})
-	return nil
+	_, told = h.endMembership(m, departure{CauseLeft, 0, "left the room"})
+	return told, nil
 }
 
 // Leave ends a client after its connection ended with code: it leaves every
@@ -223,11 +235,18 @@ func (h *Hub) finishDisconnect(c *Client, d departure, closeTransport bool) {
 // the caller meant to do to this one room); it reports false if the
 // membership had already ended. The caller must hold no room lock.
 func (h *Hub) removeMember(m *member, d departure) bool {
+	removed, _ := h.endMembership(m, d)
+	return removed
+}
+
+// endMembership is removeMember that also says how many session members
+// heard of the leave.
+func (h *Hub) endMembership(m *member, d departure) (removed bool, told int) {
 	r, c := m.room, m.client
 	r.mu.Lock()
 	if m.slot < 0 || r.closed {
 		r.mu.Unlock()
-		return false
+		return false, 0
 	}
 	c.mu.Lock()
 	if c.disconnected {
@@ -235,13 +254,13 @@ func (h *Hub) removeMember(m *member, d departure) bool {
 	}
 	c.dropMemberLocked(m)
 	c.mu.Unlock()
-	r.removeLocked(m, d)
+	told = r.removeLocked(m, d)
 	empty := r.autoCreated && len(r.members) == 0
 	r.mu.Unlock()
 	if empty {
 		h.removeIfEmpty(r)
 	}
-	return true
+	return true, told
 }
 
 // removeIfEmpty drops an auto-created room whose last member left, unless
@@ -269,27 +288,6 @@ func (h *Hub) removeIfEmpty(r *Room) {
 // hold no room lock.
 func (h *Hub) dropSlow(c *Client) {
 	h.disconnect(c, departure{CauseDropped, CloseSlowConsumer, "slow consumer: send queue over its limit"}, true)
-}
-
-// Clients returns up to limit members of a room whose ids sort after the id
-// after, in id order, and whether more follow.
-func (h *Hub) Clients(roomID, after string, limit int) (page []ClientInfo, more bool, err error) {
-	r, err := h.room(roomID)
-	if err != nil {
-		return nil, false, err
-	}
-	r.mu.Lock()
-	for _, m := range r.members {
-		if m.client.info.ClientID > after {
-			page = append(page, r.memberInfo(m.client))
-		}
-	}
-	r.mu.Unlock()
-	slices.SortFunc(page, func(a, b ClientInfo) int { return strings.Compare(a.ClientID, b.ClientID) })
-	if len(page) > limit {
-		page, more = page[:limit], true
-	}
-	return page, more, nil
 }
 
 // KickClient closes one connection with CloseKicked and the reason, taking

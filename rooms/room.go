@@ -19,6 +19,12 @@ type RoomOptions struct {
 	// DefaultHistorySize applies when a room is made with -1 (and to rooms
 	// made by joining).
 	HistorySize int
+	// NoPresence turns presence off, for rooms too big for every member to
+	// hear of every other (a broadcast audience): session members are not
+	// told who joins or leaves, a join result lists no members (only their
+	// count), and Members is refused with ErrNoPresence. Rooms made by
+	// joining have presence.
+	NoPresence bool
 }
 
 // RoomInfo describes a room as the admin API shows it.
@@ -49,7 +55,8 @@ type Room struct {
 
 	mu       sync.Mutex
 	members  []*member
-	sessions int // members that are session clients (they hear presence)
+	roster   []*member // the same members sorted by client id, for listing them a page at a time (roster.go)
+	sessions int       // members that are session clients (they hear presence)
 	watchers map[*Watcher]struct{}
 	closed   bool // removed from the registry; joiners must look again
 
@@ -74,17 +81,19 @@ func (r *Room) memberInfo(c *Client) ClientInfo {
 	return info
 }
 
-// addLocked makes m a member and tells watchers and session members. r.mu
-// must be held.
-func (r *Room) addLocked(m *member) {
+// addLocked makes m a member and tells watchers and session members; it
+// returns how many session members it told. r.mu must be held.
+func (r *Room) addLocked(m *member) (told int) {
 	m.slot = len(r.members)
 	r.members = append(r.members, m)
+	r.rosterAddLocked(m)
 	info := r.memberInfo(m.client)
-	r.presenceLocked(m.client, info, "joined")
+	told = r.presenceLocked(m.client, info, "joined")
 	if m.client.session {
 		r.sessions++
 	}
 	r.emitLocked(Event{Kind: EventClientJoined, Client: info})
+	return told
 }
 
 // departure is how a member left a room: see Event.
@@ -95,8 +104,9 @@ type departure struct {
 }
 
 // removeLocked takes m out of the member slice and tells watchers and
-// session members how it left. r.mu must be held.
-func (r *Room) removeLocked(m *member, d departure) {
+// session members how it left; it returns how many session members it
+// told. r.mu must be held.
+func (r *Room) removeLocked(m *member, d departure) (told int) {
 	last := len(r.members) - 1
 	moved := r.members[last]
 	r.members[m.slot] = moved
@@ -107,27 +117,32 @@ func (r *Room) removeLocked(m *member, d departure) {
 	if cap(r.members) > 64 && len(r.members) < cap(r.members)/4 {
 		r.members = append([]*member(nil), r.members...)
 	}
+	r.rosterRemoveLocked(m)
 	if m.client.session {
 		r.sessions--
 	}
 	info := r.memberInfo(m.client)
-	r.presenceLocked(m.client, info, "left")
+	told = r.presenceLocked(m.client, info, "left")
 	r.emitLocked(Event{Kind: EventClientLeft, Client: info, Cause: d.cause, CloseCode: d.code, Reason: d.reason})
+	return told
 }
 
 // presenceLocked tells the room's session members, except subject itself,
-// that subject joined or left; like a room message, it drops a member whose
-// queue is full as a slow consumer. r.mu must be held.
-func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) {
-	if r.sessions == 0 {
-		return
+// that subject joined or left, unless the room has no presence, and returns
+// how many it told; like a room message, it drops a member whose queue is
+// full as a slow consumer. r.mu must be held.
+func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) (told int) {
+	if r.sessions == 0 || r.options.NoPresence {
+		return 0
 	}
 	p := &Message{RoomID: r.id, Kind: Presence, Subject: info, Event: event, Time: time.Now()}
 	for _, m := range r.members {
 		if m.client.session && m.client != subject {
 			r.hub.sendLocked(m.client, p)
+			told++
 		}
 	}
+	return told
 }
 
 // recordLocked appends m to the room's history, or notes that resumers

@@ -135,6 +135,11 @@ func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {
 	return true
 }
 
+// charge takes n more tokens for a message that turned out to cost more
+// than the one take took. The bucket may go below zero; take allows
+// nothing more until the refill has paid that back.
+func (b *tokenBucket) charge(n float64) { b.tokens -= n }
+
 // closeCodeOf says how a read error ended a connection: the peer's close
 // code, the code of the rule it broke, or 1006 for a connection that just
 // dropped.

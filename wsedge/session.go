@@ -85,13 +85,37 @@ func (s *session) handle(opcode byte, frame []byte) {
 	case protocol.OpJoin:
 		s.join(req)
 	case protocol.OpLeave:
-		if err := s.conn.edge.hub.LeaveRoom(s.conn.client, req.Room); err != nil {
+		told, err := s.conn.edge.hub.LeaveRoom(s.conn.client, req.Room)
+		if err != nil {
 			s.failWith(req, err)
 			return
 		}
+		s.charge(told)
 		s.send(protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room})
 	case protocol.OpPublish:
 		s.publish(req)
+	case protocol.OpMembers:
+		s.members(req)
+	}
+}
+
+// membersPerToken is how many members one token of the message rate pays
+// for, told of a join or leave by a presence event or listed in an ack: a
+// join to a room of 15,000 members with presence queues 15,000 events,
+// which its one token did not pay for. 100 is one full page of members.
+const membersPerToken = 100
+
+// charge bills a request that reached (told or listed) that many members
+// one token per membersPerToken of them, rounded up, at least one in all:
+// allow took the first token as the request arrived, and this takes the
+// rest now that its cost is known. The bucket may go below zero: the
+// client then waits for it to refill before its next request is allowed.
+func (s *session) charge(reached int) {
+	if s.conn.edge.cfg.MessageRate <= 0 {
+		return
+	}
+	if cost := (reached + membersPerToken - 1) / membersPerToken; cost > 1 {
+		s.conn.rate.charge(float64(cost - 1))
 	}
 }
 
@@ -120,23 +144,52 @@ func (s *session) join(req protocol.Request) {
 		return
 	}
 	opts := rooms.JoinOptions{
-		AutoCreate: e.cfg.AutoCreate,
-		Quotas:     s.quotas,
+		AutoCreate:  e.cfg.AutoCreate,
+		Quotas:      s.quotas,
+		ListMembers: protocol.MaxMemberPage,
 		Ack: func(res rooms.JoinResult) *rooms.Message {
-			ack := protocol.JoinAck{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed,
-				Members: make([]protocol.Member, 0, len(res.Members))}
-			for _, m := range res.Members {
-				ack.Members = append(ack.Members, protocol.Member{ClientID: m.ClientID, UserID: m.UserID})
-			}
-			return reply(ack)
+			members, next := memberList(res.Members, res.MoreMembers)
+			return reply(protocol.JoinAck{Type: "ack", ID: req.ID, Room: req.Room, Seq: res.Seq, Epoch: res.Epoch, Replayed: res.Replayed,
+				Presence: res.Presence, MemberCount: res.MemberCount, Members: members, Next: next})
 		},
 	}
 	if req.Since != nil {
 		opts.Resume, opts.Since, opts.Epoch = true, *req.Since, req.Epoch
 	}
-	if _, err := e.hub.JoinRoom(c, req.Room, opts); err != nil {
+	res, err := e.hub.JoinRoom(c, req.Room, opts)
+	if err != nil {
 		s.failWith(req, err)
+		return
 	}
+	s.charge(res.Told + len(res.Members))
+}
+
+// members answers a page of a joined room's members.
+func (s *session) members(req protocol.Request) {
+	page, err := s.conn.edge.hub.Members(s.conn.client, req.Room, req.After, req.PageLimit(), func(page rooms.MemberPage) *rooms.Message {
+		members, next := memberList(page.Members, page.More)
+		if members == nil {
+			members = []protocol.Member{} // after the last member: an empty page, not null
+		}
+		return reply(protocol.MembersAck{Type: "ack", ID: req.ID, Room: req.Room, MemberCount: page.Count, Members: members, Next: next})
+	})
+	if err != nil {
+		s.failWith(req, err)
+		return
+	}
+	s.charge(len(page.Members))
+}
+
+// memberList is a page of members as acks list them, and the cursor of the
+// next page when more follow.
+func memberList(infos []rooms.ClientInfo, more bool) (members []protocol.Member, next string) {
+	for _, m := range infos {
+		members = append(members, protocol.Member{ClientID: m.ClientID, UserID: m.UserID})
+	}
+	if more && len(infos) > 0 {
+		next = infos[len(infos)-1].ClientID
+	}
+	return members, next
 }
 
 func (s *session) publish(req protocol.Request) {
@@ -175,6 +228,8 @@ func (s *session) failWith(req protocol.Request, err error) {
 		code = protocol.CodeAlreadyJoined
 	case errors.Is(err, rooms.ErrNotJoined):
 		code = protocol.CodeNotJoined
+	case errors.Is(err, rooms.ErrNoPresence):
+		code = protocol.CodePresenceOff
 	case errors.Is(err, rooms.ErrGap):
 		code = protocol.CodeGap
 	case errors.Is(err, rooms.ErrRoomQuota): // before ErrLimit, which it also is

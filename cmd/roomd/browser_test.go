@@ -203,15 +203,17 @@ func TestBrowserDemoChat(t *testing.T) {
 }
 
 // cutProxy forwards TCP to roomd and can drop every connection at once, as
-// a network failure would, refuse new ones while it is down, and count
+// a network failure would, refuse new ones while it is down, drop each
+// connection as soon as its client sends a WebSocket frame, and count
 // them.
 type cutProxy struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	target  string
-	down    bool
-	conns   []net.Conn
-	accepts []time.Time
+	ln         net.Listener
+	mu         sync.Mutex
+	target     string
+	down       bool
+	dropFrames bool
+	conns      []net.Conn
+	accepts    []time.Time
 }
 
 func startCutProxy(t *testing.T, target string) *cutProxy {
@@ -233,7 +235,7 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 			}
 			p.mu.Lock()
 			p.accepts = append(p.accepts, time.Now())
-			target, down := p.target, p.down
+			target, down, dropFrames := p.target, p.down, p.dropFrames
 			p.mu.Unlock()
 			if down {
 				in.Close()
@@ -248,7 +250,16 @@ func startCutProxy(t *testing.T, target string) *cutProxy {
 			p.conns = append(p.conns, in, out)
 			p.mu.Unlock()
 			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(out, in); out.Close() }()
+			go func() {
+				defer wg.Done()
+				if dropFrames {
+					forwardRequestHead(out, in)
+					in.Close()
+				} else {
+					io.Copy(out, in)
+				}
+				out.Close()
+			}()
 			go func() { defer wg.Done(); io.Copy(in, out); in.Close() }()
 		}
 	}()
@@ -273,6 +284,36 @@ func (p *cutProxy) setDown(down bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = down
+}
+
+// setDropFrames makes the proxy let new connections upgrade and hear the
+// server, but drop each the moment its client sends anything more.
+func (p *cutProxy) setDropFrames(drop bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropFrames = drop
+}
+
+// forwardRequestHead forwards the client's HTTP request head (the
+// upgrade) and returns when the client sends anything after it, without
+// passing that on, or when either side fails.
+func forwardRequestHead(out io.Writer, in io.Reader) {
+	var head []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := in.Read(buf)
+		if err != nil {
+			return
+		}
+		head = append(head, buf[:n]...)
+		if end := strings.Index(string(head), "\r\n\r\n"); end >= 0 {
+			if _, err := out.Write(head[:end+4]); err != nil || len(head) > end+4 {
+				return
+			}
+			break
+		}
+	}
+	in.Read(buf) // the client's first frame, or the end of the connection
 }
 
 // setTarget sends new connections to another server.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/proto"
 
 	roomdv1 "roomd/gen/roomd/v1"
 )
@@ -32,6 +33,8 @@ type pageView struct {
 	Actions      []string `json:"actions"`
 	SendDisabled bool     `json:"sendDisabled"`
 	Members      string   `json:"members"` // sorted, comma-separated
+	Count        string   `json:"count"`   // the member count beside the heading
+	More         string   `json:"more"`    // below the list ("and N more"); empty while hidden
 	Stale        bool     `json:"stale"`   // the member list is marked as the last known
 	Notes        []string `json:"notes"`
 }
@@ -45,6 +48,8 @@ const pageViewJS = `(() => {
 		actions: [...document.querySelectorAll('#actions button')].map((b) => b.id.replace('action-', '')),
 		sendDisabled: $('send').disabled,
 		members: [...document.querySelectorAll('#members li')].map((li) => li.textContent).sort().join(','),
+		count: $('member-count').textContent,
+		more: $('members-more').hidden ? '' : $('members-more').textContent,
 		stale: $('members').classList.contains('stale'),
 		notes: [...document.querySelectorAll('#log li.note')].map((li) => li.textContent),
 	};
@@ -61,15 +66,17 @@ func waitView(t *testing.T, tab context.Context, who, state string) pageView {
 // Send, no members, a banner that says why, and ways back.
 func checkOut(t *testing.T, who string, v pageView, state, pill, why string, actions ...string) {
 	t.Helper()
-	if v.State != state || v.Pill != pill || !v.SendDisabled || v.Members != "" || !strings.Contains(v.Banner, why) || !slices.Equal(v.Actions, actions) {
+	if v.State != state || v.Pill != pill || !v.SendDisabled || v.Members != "" || v.Count != "" || v.More != "" || !strings.Contains(v.Banner, why) || !slices.Equal(v.Actions, actions) {
 		t.Errorf("%s's page shows %+v; want pill %q (%s), Send disabled, no members, a banner saying %q, actions %q", who, v, pill, state, why, actions)
 	}
 }
 
-// checkJoined requires a page in its room: green pill, Send, the members.
+// checkJoined requires a page in its room: green pill, Send, the members
+// and their count, and nobody more.
 func checkJoined(t *testing.T, who string, v pageView, members string) {
 	t.Helper()
-	if v.State != "joined" || v.Pill != "joined" || v.SendDisabled || v.Banner != "" || v.Stale || v.Members != members {
+	count := fmt.Sprintf("(%d)", strings.Count(members, ",")+1)
+	if v.State != "joined" || v.Pill != "joined" || v.SendDisabled || v.Banner != "" || v.Stale || v.Members != members || v.Count != count || v.More != "" {
 		t.Errorf("%s's page shows %+v; want joined, Send enabled, no banner, members %q", who, v, members)
 	}
 }
@@ -334,5 +341,37 @@ func TestBrowserDemoOriginRefused(t *testing.T) {
 	}
 	if v := evalJS[pageView](t, ann, pageViewJS); v.State != "forbidden" {
 		t.Errorf("the page moved on to %+v", v)
+	}
+}
+
+// A room bigger than a join lists: the page shows the count, the 100
+// members the SDK lists and how many more there are, and keeps the count
+// as people come and go; a room that does not list its members says so.
+func TestBrowserDemoBigRoom(t *testing.T) {
+	s := startServer(t)
+	for i := range 120 {
+		s.dial(t, "town", fmt.Sprintf("user=m%03d", i))
+	}
+	browser := newBrowser(t)
+	base := "http://" + s.public
+	ann := openPage(t, browser, base, "ann", "town")
+	v := waitView(t, ann, "ann", "joined")
+	if listed := strings.Count(v.Members, ",") + 1; v.Count != "(121)" || listed != 100 || v.More != "and 21 more" {
+		t.Errorf("ann's page shows %+v (%d listed); want (121), 100 listed and 21 more", v, listed)
+	}
+	screenshot(t, ann, "big-room")
+	s.dial(t, "town", "user=late")
+	waitJS(t, ann, "the count grows", `document.getElementById('member-count').textContent === '(122)'`)
+	if v := evalJS[pageView](t, ann, pageViewJS); strings.Count(v.Members, ",")+1 != 100 || v.More != "and 22 more" {
+		t.Errorf("after one more joined ann's page shows %+v; want 100 listed and 22 more", v)
+	}
+
+	if _, err := s.admin.CreateRoom(context.Background(), &roomdv1.CreateRoomRequest{RoomId: "audience", Presence: proto.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	s.dial(t, "audience", "user=bob")
+	cy := openPage(t, browser, base, "cy", "audience")
+	if v := waitView(t, cy, "cy", "joined"); v.Count != "(2)" || v.Members != "" || v.More != "This room does not list its members." {
+		t.Errorf("cy's page in a room without presence shows %+v; want (2), nobody listed, and why", v)
 	}
 }

@@ -135,18 +135,18 @@ func TestProtocolJoinPublishPresence(t *testing.T) {
 	// The first join of a room with no messages yet: every field of the
 	// ack is there, seq 0 and replayed 0 included (PROTOCOL.md).
 	ack := ann.mustAck(join("lobby"))
-	for _, field := range []string{"seq", "epoch", "members", "replayed"} {
+	for _, field := range []string{"seq", "epoch", "presence", "memberCount", "members", "replayed"} {
 		if _, ok := ack[field]; !ok {
 			t.Errorf("join ack %v has no %q", ack, field)
 		}
 	}
-	if ack.str("epoch") == "" || ack.str("room") != "lobby" || ack.num("seq") != 0 || ack.num("replayed") != 0 {
+	if ack.str("epoch") == "" || ack.str("room") != "lobby" || ack.num("seq") != 0 || ack.num("replayed") != 0 || ack["presence"] != true || ack.num("memberCount") != 1 || ack["next"] != nil {
 		t.Errorf("join ack %v", ack)
 	}
 	bob := dialSession(t, s, "user=bob")
 	bobAck := bob.mustAck(join("lobby"))
 	members := bobAck["members"].([]any)
-	if len(members) != 2 {
+	if len(members) != 2 || bobAck.num("memberCount") != 2 {
 		t.Fatalf("bob's join ack lists %v, want ann and bob", members)
 	}
 	if p := ann.nextOf("presence"); p.str("event") != "joined" || p.str("userId") != "bob" || p.str("clientId") != bob.clientID || p.str("room") != "lobby" {

@@ -88,6 +88,7 @@ func roomProto(r rooms.RoomInfo) *roomdv1.Room {
 		HistorySize: uint32(r.Options.HistorySize),
 		LastSeq:     r.Seq,
 		Epoch:       r.Epoch,
+		Presence:    !r.Options.NoPresence,
 	}
 }
 
@@ -155,6 +156,7 @@ func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) 
 		Echo:        echo,
 		Metadata:    req.GetMetadata(),
 		HistorySize: history,
+		NoPresence:  req.Presence != nil && !*req.Presence,
 	})
 	if err != nil {
 		return nil, statusOf(err)

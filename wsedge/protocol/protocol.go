@@ -24,7 +24,13 @@ const (
 	OpJoin    = "join"
 	OpLeave   = "leave"
 	OpPublish = "publish"
+	OpMembers = "members"
 )
+
+// MaxMemberPage is the most members a join ack or a members page lists,
+// and what a members request without a limit gets: acks stay a few KB
+// whatever the size of the room.
+const MaxMemberPage = 100
 
 // Error codes, stable across versions: clients switch on them.
 const (
@@ -33,7 +39,8 @@ const (
 	CodeNotFound      = "not_found"      // the room does not exist and auto-create is off
 	CodeFull          = "full"           // the room is at its member limit
 	CodeForbidden     = "forbidden"      // not in the token's rooms, banned, or a read-only token publishing
-	CodeNotJoined     = "not_joined"     // leave or publish to a room this connection has not joined
+	CodeNotJoined     = "not_joined"     // leave, publish or members for a room this connection has not joined
+	CodePresenceOff   = "presence_off"   // members of a room whose presence is off: only its count is known
 	CodeAlreadyJoined = "already_joined" // join of a room already joined
 	CodeTooManyRooms  = "too_many_rooms" // over the rooms-per-connection limit
 	CodeRoomQuota     = "room_quota"     // the join would make a room, and its address or user has made its limit of rooms that still exist
@@ -54,6 +61,11 @@ type Request struct {
 	Epoch string  `json:"epoch,omitempty"`
 	// Data is publish's payload: any JSON value.
 	Data json.RawMessage `json:"data,omitempty"`
+	// After and Limit page members: up to Limit (1 to MaxMemberPage;
+	// MaxMemberPage when 0 or absent) members whose client ids sort after
+	// After.
+	After string `json:"after,omitempty"`
+	Limit *int   `json:"limit,omitempty"`
 }
 
 // ErrBadRequest is the kind of every decoding failure.
@@ -66,6 +78,14 @@ func (e decodeError) Is(target error) bool { return target == ErrBadRequest }
 
 func badRequest(format string, args ...any) error {
 	return decodeError(fmt.Sprintf(format, args...))
+}
+
+// PageLimit is how many members a members request asks for.
+func (r Request) PageLimit() int {
+	if r.Limit == nil || *r.Limit == 0 {
+		return MaxMemberPage
+	}
+	return *r.Limit
 }
 
 // Decode parses one client frame. The request's id is returned even when
@@ -95,21 +115,29 @@ func Decode(frame []byte) (Request, error) {
 		r.ID = ""
 		return r, badRequest("id longer than %d bytes", MaxRequestIDLength)
 	}
+	paging := r.After != "" || r.Limit != nil
 	switch r.Op {
 	case OpJoin:
-		if r.Data != nil {
-			return r, badRequest("join takes no data")
+		if r.Data != nil || paging {
+			return r, badRequest("join takes no data, after or limit")
 		}
 	case OpLeave:
-		if r.Data != nil || r.Since != nil || r.Epoch != "" {
+		if r.Data != nil || r.Since != nil || r.Epoch != "" || paging {
 			return r, badRequest("leave takes only op, id and room")
 		}
 	case OpPublish:
 		if r.Data == nil {
 			return r, badRequest("publish needs data")
 		}
-		if r.Since != nil || r.Epoch != "" {
-			return r, badRequest("publish takes no since or epoch")
+		if r.Since != nil || r.Epoch != "" || paging {
+			return r, badRequest("publish takes no since, epoch, after or limit")
+		}
+	case OpMembers:
+		if r.Data != nil || r.Since != nil || r.Epoch != "" {
+			return r, badRequest("members takes only op, id, room, after and limit")
+		}
+		if r.Limit != nil && (*r.Limit < 0 || *r.Limit > MaxMemberPage) {
+			return r, badRequest("limit %d is not between 1 and %d", *r.Limit, MaxMemberPage)
 		}
 	case "":
 		return r, badRequest("missing op")
@@ -153,16 +181,32 @@ type (
 		Seq  uint64 `json:"seq,omitempty"`
 	}
 	// JoinAck answers a join with every field, zeros included: the room's
-	// current sequence (0 before its first message), its epoch and
-	// members, and how many messages it is about to replay.
+	// current sequence (0 before its first message), its epoch, whether it
+	// has presence, its member count and, with presence, its first members
+	// by client id (Next, the last of them, when more follow), and how many
+	// messages it is about to replay.
 	JoinAck struct {
-		Type     string   `json:"type"` // "ack"
-		ID       string   `json:"id"`
-		Room     string   `json:"room"`
-		Seq      uint64   `json:"seq"`
-		Epoch    string   `json:"epoch"`
-		Members  []Member `json:"members"`
-		Replayed int      `json:"replayed"`
+		Type        string   `json:"type"` // "ack"
+		ID          string   `json:"id"`
+		Room        string   `json:"room"`
+		Seq         uint64   `json:"seq"`
+		Epoch       string   `json:"epoch"`
+		Presence    bool     `json:"presence"`
+		MemberCount int      `json:"memberCount"`
+		Members     []Member `json:"members,omitempty"` // never empty with presence: the joiner is a member
+		Next        string   `json:"next,omitempty"`
+		Replayed    int      `json:"replayed"`
+	}
+	// MembersAck answers a members request: the room's member count and a
+	// page of members in client id order; Next, the last of them, when
+	// more follow.
+	MembersAck struct {
+		Type        string   `json:"type"` // "ack"
+		ID          string   `json:"id"`
+		Room        string   `json:"room"`
+		MemberCount int      `json:"memberCount"`
+		Members     []Member `json:"members"`
+		Next        string   `json:"next,omitempty"`
 	}
 	Error struct {
 		Type    string `json:"type"` // "error"

@@ -16,16 +16,32 @@ func TestDecode(t *testing.T) {
 	if err != nil || string(r.Data) != `{"text":"hi","n":[1,2]}` {
 		t.Fatalf("publish = %+v, %v", r, err)
 	}
+	r, err = Decode([]byte(`{"op":"members","id":"3","room":"lobby","after":"k3j9","limit":20}`))
+	if err != nil || r.Op != OpMembers || r.After != "k3j9" || r.PageLimit() != 20 {
+		t.Fatalf("members = %+v, %v", r, err)
+	}
+	for _, frame := range []string{`{"op":"members","id":"4","room":"lobby"}`, `{"op":"members","id":"4","room":"lobby","limit":0}`} {
+		if r, err := Decode([]byte(frame)); err != nil || r.PageLimit() != MaxMemberPage {
+			t.Fatalf("%s: limit %d, %v; want %d", frame, r.PageLimit(), err, MaxMemberPage)
+		}
+	}
 	for frame, want := range map[string]string{
-		`not json`:                                     "not a request object",
-		`{"op":"join","id":"7"}`:                       "missing room",
-		`{"id":"7","room":"r"}`:                        "missing op",
-		`{"op":"dance","id":"7","room":"r"}`:           "unknown op",
-		`{"op":"publish","id":"7","room":"r"}`:         "publish needs data",
-		`{"op":"leave","id":"7","room":"r","data":1}`:  "leave takes only",
-		`{"op":"join","id":"7","room":"r","extra":1}`:  "unknown field",
-		`{"op":"join","id":"7","room":"r"} {}`:         "more than one",
-		`{"op":"join","id":"7","room":"r","since":-1}`: "not a request object",
+		`{"op":"members","id":"7","room":"r","limit":101}`:          "limit 101 is not between 1 and 100",
+		`{"op":"members","id":"7","room":"r","limit":-1}`:           "limit -1",
+		`{"op":"members","id":"7","room":"r","since":1}`:            "members takes only",
+		`{"op":"join","id":"7","room":"r","after":"x"}`:             "join takes no data, after or limit",
+		`{"op":"leave","id":"7","room":"r","limit":5}`:              "leave takes only",
+		`{"op":"publish","id":"7","room":"r","data":1,"after":"x"}`: "publish takes no",
+		`{"op":"members","id":"7"}`:                                 "missing room",
+		`not json`:                                                  "not a request object",
+		`{"op":"join","id":"7"}`:                                    "missing room",
+		`{"id":"7","room":"r"}`:                                     "missing op",
+		`{"op":"dance","id":"7","room":"r"}`:                        "unknown op",
+		`{"op":"publish","id":"7","room":"r"}`:                      "publish needs data",
+		`{"op":"leave","id":"7","room":"r","data":1}`:               "leave takes only",
+		`{"op":"join","id":"7","room":"r","extra":1}`:               "unknown field",
+		`{"op":"join","id":"7","room":"r"} {}`:                      "more than one",
+		`{"op":"join","id":"7","room":"r","since":-1}`:              "not a request object",
 		"\xff": "not valid UTF-8",
 	} {
 		r, err := Decode([]byte(frame))
@@ -57,6 +73,7 @@ func FuzzDecode(f *testing.F) {
 		`{"op":"join","id":"1","room":"lobby","since":18446744073709551615,"epoch":"x"}`,
 		`{"op":"publish","id":"2","room":"r","data":[1,{"a":null}]}`,
 		`{"op":"leave","id":"3","room":"r"}`,
+		`{"op":"members","id":"4","room":"r","after":"k3j9","limit":100}`,
 		`{"op":"publish","data":"\ud800"}`,
 		`[]`, `null`, `{"op":1}`,
 	} {
@@ -73,7 +90,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if r.Room == "" || (r.Op == OpPublish && !json.Valid(r.Data)) {
+		if r.Room == "" || (r.Op == OpPublish && !json.Valid(r.Data)) || r.PageLimit() < 1 || r.PageLimit() > MaxMemberPage {
 			t.Fatalf("accepted unusable request %+v", r)
 		}
 	})

@@ -5,6 +5,8 @@
 //   const client = connect('ws://localhost:8080/ws', { token, onState });
 //   const room = client.join('lobby', { onMessage, onPresence, onState });
 //   await room.publish({ text: 'hi' });   // settles with the server's ack
+//   room.memberCount;                     // kept up to date by presence
+//   await room.members({ after, limit }); // a page of the member list
 //   room.leave();  client.close();
 //
 // Requests may be made at once: a publish made before the connection is
@@ -20,6 +22,9 @@
 // starts over only once every room is joined again, so a connection that
 // fails after its welcome still backs off. It does not reconnect after a
 // terminal close: kicked (4000), unauthorized (4401), forbidden (4403).
+// A join the server refuses for the rate limit (joins into big rooms cost
+// more of it) is tried again after a growing delay, the room staying
+// 'joining'.
 
 export const PROTOCOL = 'roomd.v1.json';
 
@@ -157,8 +162,9 @@ class Client {
 
   // settleIfJoined starts the backoff over once every room is joined again.
   // Not on welcome alone: a join can still fail and take the connection with
-  // it (an ack bigger than the send queue closes with 4002), and a client
-  // that reset there would come back every few hundred milliseconds forever.
+  // it (the server drops a client too slow to take its ack, a network that
+  // drops the connection when the client first sends), and a client that
+  // reset there would come back every few hundred milliseconds forever.
   settleIfJoined() {
     if (!this.connected) return;
     for (const room of this.rooms.values()) if (room.state !== 'joined') return;
@@ -213,9 +219,19 @@ class Client {
   }
 
   // join returns a Room at once; it is (re)joined whenever the connection
-  // is open. handlers: onMessage(msg), onPresence(event, members),
-  // onState(state, detail), onJoined(ack), onGap(detail),
+  // is open. handlers: onMessage(msg), onPresence(event, members,
+  // memberCount), onState(state, detail), onJoined(ack), onGap(detail),
   // onDeleted(reason), onError(err).
+  //
+  // onPresence is called with {event: 'members'} once joined, then with
+  // each presence event ({event: 'joined' | 'left', clientId, userId}).
+  // members is the list the client knows: the whole room while it has at
+  // most 100 members, otherwise the first 100 by clientId at the join (the
+  // server lists no more in a join's ack) less those who left since;
+  // memberCount is how many there are in all (room.memberCount too). In a
+  // room whose presence is off (room.presence false) members is empty and
+  // memberCount is the count at the join. room.members() pages through
+  // the server's list.
   join(name, handlers = {}) {
     let room = this.rooms.get(name);
     if (room) return room;
@@ -273,7 +289,10 @@ class Room {
     this.handlers = handlers;
     this.lastSeq = 0;
     this.epoch = '';
-    this.members = new Map(); // clientId -> {clientId, userId}
+    this.known = new Map(); // clientId -> {clientId, userId}: see Client.join
+    this.memberCount = 0;
+    this.presence = true;
+    this.joinRetries = 0; // joins refused in a row for the rate limit
     this.state = 'joining';
     this.error = null; // why requests fail at once, in the final states
     this.queue = []; // requests waiting for the join
@@ -289,6 +308,7 @@ class Room {
   }
 
   sendJoin() {
+    this.cancelRetry();
     const req = { op: 'join', room: this.name };
     const resuming = this.epoch !== '';
     if (resuming) {
@@ -317,7 +337,10 @@ class Room {
     // keeps its own, and the replayed messages that follow the ack move it
     // on.
     if (!resuming) this.lastSeq = ack.seq || 0;
-    this.members = new Map((ack.members || []).map((m) => [m.clientId, m]));
+    this.joinRetries = 0;
+    this.presence = ack.presence !== false;
+    this.known = new Map((ack.members || []).map((m) => [m.clientId, m]));
+    this.memberCount = ack.memberCount ?? this.known.size;
     this.setState('joined', { epoch: ack.epoch, seq: ack.seq || 0 });
     if (previousEpoch !== undefined) {
       // epochChanged: the room's history restarted (the server restarted,
@@ -326,7 +349,7 @@ class Room {
       this.handlers.onGap?.({ epochChanged: previousEpoch !== ack.epoch, previousEpoch, epoch: ack.epoch });
     }
     this.handlers.onJoined?.(ack);
-    this.handlers.onPresence?.({ event: 'members' }, [...this.members.values()]);
+    this.handlers.onPresence?.({ event: 'members' }, [...this.known.values()], this.memberCount);
     const queued = this.queue;
     this.queue = [];
     for (const req of queued) if (!req.done) this.client.send(req);
@@ -336,6 +359,17 @@ class Room {
   onJoinError(err) {
     if (this.state !== 'joining') return;
     if (err.code === 'disconnected') return; // rejoined on reconnect
+    if (err.code === 'rate_limited') {
+      // Over the connection's rate budget (a join into a big room costs
+      // more of it): the server refused nothing for good, so try again
+      // once the budget has had time to refill.
+      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.joinRetries++, 10));
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.state === 'joining' && this.client.connected) this.sendJoin();
+      }, Math.round(cap / 2 + Math.random() * cap / 2));
+      return;
+    }
     if (err.code === 'gap') {
       // History no longer reaches back: start from now, and say so once
       // joined (onGap).
@@ -351,18 +385,28 @@ class Room {
 
   // dropped: the connection is gone; the room will be joined again.
   dropped() {
+    this.cancelRetry();
     if (this.state === 'joined') this.setState('joining', { reconnecting: true });
+  }
+
+  cancelRetry() {
+    if (this.retryTimer === undefined) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   // end puts the room in a final state: it is no longer the client's, its
   // members are unknown, and waiting requests fail with err.
   end(state, err, reason) {
     if (this.client.rooms.get(this.name) === this) this.client.rooms.delete(this.name);
+    this.cancelRetry();
+    this.joinRetries = 0;
     this.error = err;
     this.epoch = '';
     this.lastSeq = 0;
     this.gapFrom = undefined;
-    this.members = new Map();
+    this.known = new Map();
+    this.memberCount = 0;
     const queued = this.queue;
     this.queue = [];
     for (const req of queued) settle(req, 'reject', err);
@@ -393,9 +437,31 @@ class Room {
   }
 
   onPresence(f) {
-    if (f.event === 'joined') this.members.set(f.clientId, { clientId: f.clientId, userId: f.userId });
-    else this.members.delete(f.clientId);
-    this.handlers.onPresence?.(f, [...this.members.values()]);
+    if (f.event === 'joined') {
+      // The list grows while it is the whole room; a partial one (a big
+      // room) stays what the join listed, and the count says the rest.
+      if (this.known.size >= this.memberCount) this.known.set(f.clientId, { clientId: f.clientId, userId: f.userId });
+      this.memberCount++;
+    } else {
+      this.known.delete(f.clientId);
+      this.memberCount = Math.max(this.known.size, this.memberCount - 1);
+    }
+    this.handlers.onPresence?.(f, [...this.known.values()], this.memberCount);
+  }
+
+  // members asks the server for a page of the room's members in clientId
+  // order: those after the clientId `after` (from the start without it),
+  // at most `limit` (1-100; 100 without it). It resolves with
+  // {memberCount, members, next}: pass next as after for the following
+  // page; it is absent on the last. A room whose presence is off rejects
+  // with presence_off. Pages do not change the list onPresence reports,
+  // and each costs the connection's rate budget one request.
+  async members({ after, limit } = {}) {
+    const body = { op: 'members', room: this.name };
+    if (after) body.after = after;
+    if (limit) body.limit = limit;
+    const ack = await this.request(body);
+    return { memberCount: ack.memberCount, members: ack.members || [], next: ack.next };
   }
 
   // request sends body once the room is joined, and settles with the

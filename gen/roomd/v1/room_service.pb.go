@@ -123,7 +123,10 @@ type Room struct {
 	LastSeq uint64 `protobuf:"varint,9,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	// Changes whenever the room's history restarts (the room was made again,
 	// or the server restarted).
-	Epoch         string `protobuf:"bytes,10,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch string `protobuf:"bytes,10,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Whether client protocol members hear who joins and leaves and can list
+	// the members; rooms made by joining have it.
+	Presence      bool `protobuf:"varint,11,opt,name=presence,proto3" json:"presence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +231,13 @@ func (x *Room) GetEpoch() string {
 	return ""
 }
 
+func (x *Room) GetPresence() bool {
+	if x != nil {
+		return x.Presence
+	}
+	return false
+}
+
 // Client is one WebSocket connection that is a member of a room.
 type Client struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -317,7 +327,12 @@ type CreateRoomRequest struct {
 	Metadata map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Messages kept for resuming clients; the server's -history-size when
 	// absent, at most 100000.
-	HistorySize   *uint32 `protobuf:"varint,5,opt,name=history_size,json=historySize,proto3,oneof" json:"history_size,omitempty"`
+	HistorySize *uint32 `protobuf:"varint,5,opt,name=history_size,json=historySize,proto3,oneof" json:"history_size,omitempty"`
+	// Defaults to true when absent. False is for audiences too big for every
+	// member to hear of every other: client protocol members get no presence
+	// events, a join's ack carries the member count but no members, and the
+	// members op is refused with presence_off.
+	Presence      *bool `protobuf:"varint,6,opt,name=presence,proto3,oneof" json:"presence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +400,13 @@ func (x *CreateRoomRequest) GetHistorySize() uint32 {
 		return *x.HistorySize
 	}
 	return 0
+}
+
+func (x *CreateRoomRequest) GetPresence() bool {
+	if x != nil && x.Presence != nil {
+		return *x.Presence
+	}
+	return false
 }
 
 type CreateRoomResponse struct {
@@ -2054,7 +2076,7 @@ var File_roomd_v1_room_service_proto protoreflect.FileDescriptor
 
 const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1broomd/v1/room_service.proto\x12\broomd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x03\n" +
+	"\x1broomd/v1/room_service.proto\x12\broomd.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x03\n" +
 	"\x04Room\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vmax_clients\x18\x02 \x01(\rR\n" +
@@ -2068,7 +2090,8 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\fhistory_size\x18\b \x01(\rR\vhistorySize\x12\x19\n" +
 	"\blast_seq\x18\t \x01(\x04R\alastSeq\x12\x14\n" +
 	"\x05epoch\x18\n" +
-	" \x01(\tR\x05epoch\x1a;\n" +
+	" \x01(\tR\x05epoch\x12\x1a\n" +
+	"\bpresence\x18\v \x01(\bR\bpresence\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x01\n" +
@@ -2078,19 +2101,21 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\aroom_id\x18\x03 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vremote_addr\x18\x04 \x01(\tR\n" +
 	"remoteAddr\x12=\n" +
-	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\"\xac\x02\n" +
+	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\"\xda\x02\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vmax_clients\x18\x02 \x01(\rR\n" +
 	"maxClients\x12\x17\n" +
 	"\x04echo\x18\x03 \x01(\bH\x00R\x04echo\x88\x01\x01\x12E\n" +
 	"\bmetadata\x18\x04 \x03(\v2).roomd.v1.CreateRoomRequest.MetadataEntryR\bmetadata\x12&\n" +
-	"\fhistory_size\x18\x05 \x01(\rH\x01R\vhistorySize\x88\x01\x01\x1a;\n" +
+	"\fhistory_size\x18\x05 \x01(\rH\x01R\vhistorySize\x88\x01\x01\x12\x1f\n" +
+	"\bpresence\x18\x06 \x01(\bH\x02R\bpresence\x88\x01\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
 	"\x05_echoB\x0f\n" +
-	"\r_history_size\"8\n" +
+	"\r_history_sizeB\v\n" +
+	"\t_presence\"8\n" +
 	"\x12CreateRoomResponse\x12\"\n" +
 	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\")\n" +
 	"\x0eGetRoomRequest\x12\x17\n" +
