@@ -221,11 +221,13 @@ func (f *frameReader) control(h frameHeader, ctl controlHandler) error {
 	if h.length > 125 {
 		return violation(rooms.CloseProtocolError, "control frame over 125 bytes")
 	}
-	var data [125]byte
-	body := data[:h.length]
-	if err := f.readFull(body); err != nil {
+	// The frame buffer holds any control frame whole, so the body is read
+	// there: no allocation, however many pings come.
+	if err := f.fill(int(h.length)); err != nil {
 		return err
 	}
+	body := f.buf[f.r : f.r+int(h.length)]
+	f.r += int(h.length)
 	unmask(body, h.mask)
 	switch h.opcode {
 	case opPing:
