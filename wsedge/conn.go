@@ -151,6 +151,24 @@ func (c *conn) onPingTimer() {
 	c.ping.Reset(c.edge.cfg.PingInterval)
 }
 
+// Control frames cost a write each (a pong) or a deadline update, so a
+// peer may send only so many: a browser sends one pong per server ping and
+// nothing else; other clients may ping every few seconds on their own. On
+// top of the rate, each connection may answer the server's pings.
+const (
+	controlFrameRate  = 5  // per second, on average
+	controlFrameBurst = 20 // at once
+)
+
+// controlFrame takes one ping or pong from the peer's budget; a peer over
+// it is closed with 1008, like any other flood.
+func (c *conn) controlFrame() error {
+	if c.reader.controls.take(time.Now(), c.edge.controlRate, controlFrameBurst) {
+		return nil
+	}
+	return violation(rooms.ClosePolicyViolation, "rate limit: more than %d control frames per second", controlFrameRate)
+}
+
 // onPing answers a peer's ping through the writer.
 func (c *conn) onPing(data []byte) {
 	c.mu.Lock()

@@ -91,6 +91,10 @@ type Edge struct {
 
 	flush *flusher // runs connections' writes
 
+	// controlRate is the pings and pongs per second a peer may send: its
+	// own, and its answers to the server's pings.
+	controlRate float64
+
 	mu           sync.Mutex
 	conns        map[*conn]struct{}
 	perIP        map[string]int
@@ -135,9 +139,10 @@ func New(cfg Config) *Edge {
 			// that the refusal can say which origin was refused.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		flush: newFlusher(),
-		conns: make(map[*conn]struct{}),
-		perIP: make(map[string]int),
+		flush:       newFlusher(),
+		controlRate: controlFrameRate + 1/cfg.PingInterval.Seconds(),
+		conns:       make(map[*conn]struct{}),
+		perIP:       make(map[string]int),
 	}
 	e.sessionUpgrader = e.upgrader
 	e.sessionUpgrader.Subprotocols = []string{protocol.Subprotocol}

@@ -2,6 +2,7 @@ package wsedge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,36 +113,56 @@ func (c *rawClient) send(t *testing.T, frames ...[]byte) {
 	}
 }
 
+// readFrame reads one server frame (never masked, never fragmented).
+func (c *rawClient) readFrame() (opcode byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(c.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = int64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(c.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = int64(binary.BigEndian.Uint64(l[:]))
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, payload); err != nil {
+		return 0, nil, err
+	}
+	return h[0] & 0x0f, payload, nil
+}
+
 // closeCode reads server frames until a close frame and returns its code,
 // or -1 if the connection ended without one.
 func (c *rawClient) closeCode(t *testing.T) int {
 	t.Helper()
+	code, _ := c.closeFrame()
+	return code
+}
+
+// closeFrame reads server frames until a close frame and returns its code
+// and reason; the code is -1 if the connection ended without one.
+func (c *rawClient) closeFrame() (int, string) {
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(c.br, h[:]); err != nil {
-			return -1
+		opcode, payload, err := c.readFrame()
+		switch {
+		case err != nil:
+			return -1, ""
+		case opcode != opClose:
+			continue
+		case len(payload) < 2:
+			return 1005, ""
 		}
-		n := int64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			io.ReadFull(c.br, l[:])
-			n = int64(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			var l [8]byte
-			io.ReadFull(c.br, l[:])
-			n = int64(binary.BigEndian.Uint64(l[:]))
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
-			return -1
-		}
-		if h[0]&0x0f == opClose {
-			if len(payload) < 2 {
-				return 1005
-			}
-			return int(binary.BigEndian.Uint16(payload))
-		}
+		return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
 	}
 }
 
@@ -265,5 +288,112 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	good.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, data, err := good.ReadMessage(); err != nil || string(data) != "fine" {
 		t.Fatalf("the other member: %q, %v", data, err)
+	}
+}
+
+// A client that floods pings is closed with 1008 once past its burst,
+// however fast it reads its pongs, and a member of another room keeps
+// receiving all the while.
+func TestControlFrameFloodIsClosed(t *testing.T) {
+	hub, addr := startEdge(t, Config{})
+	member, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/other", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer member.Close()
+
+	const floods, pings = 4, 10_000
+	flood := bytes.Repeat(clientFrame(true, 0, opPing, true, []byte("ping")), pings)
+	type result struct {
+		pongs   int
+		code    int
+		reason  string
+		elapsed time.Duration
+	}
+	results := make(chan result, floods)
+	var writers sync.WaitGroup
+	defer writers.Wait()
+	for range floods {
+		c := dialRaw(t, addr, "flood")
+		start := time.Now()
+		writers.Go(func() { c.conn.Write(flood) }) // ends when the server closes, if not before
+		go func() {
+			var r result
+			for {
+				opcode, payload, err := c.readFrame()
+				switch {
+				case err != nil:
+					r.code = -1
+				case opcode == opPong:
+					r.pongs++
+					continue
+				case opcode != opClose:
+					continue
+				case len(payload) >= 2:
+					r.code, r.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+				}
+				r.elapsed = time.Since(start)
+				results <- r
+				return
+			}
+		}()
+	}
+
+	// The member of the other room hears every message published while the
+	// floods run, and after.
+	received := func(i int) {
+		t.Helper()
+		want := strconv.Itoa(i)
+		hub.Publish(&rooms.Message{RoomID: "other", Kind: rooms.Text, Payload: []byte(want)})
+		member.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, data, err := member.ReadMessage(); err != nil || string(data) != want {
+			t.Fatalf("member of the other room: %q, %v; want %q", data, err, want)
+		}
+	}
+	for i, done := 0, 0; done < floods; i++ {
+		select {
+		case r := <-results:
+			done++
+			if r.code != int(rooms.ClosePolicyViolation) || !strings.Contains(r.reason, "control frames per second") {
+				t.Errorf("flooder got close %d %q, want 1008 rate limit: ... control frames per second", r.code, r.reason)
+			}
+			// Every pong answered a ping that was within the budget.
+			budget := controlFrameBurst + int(controlFrameRate*r.elapsed.Seconds()) + 1
+			if r.pongs > budget {
+				t.Errorf("flooder got %d pongs in %v before the close, more than the %d pings its budget allows", r.pongs, r.elapsed, budget)
+			}
+		default:
+			received(i)
+		}
+	}
+	received(-1)
+}
+
+// A client may send as many pings and pongs as the burst at once (a
+// non-browser client that pings on its own, answering the server's pings
+// besides) and carries on.
+func TestControlFramesWithinTheBurstAreFine(t *testing.T) {
+	_, addr := startEdge(t, Config{})
+	c := dialRaw(t, addr, "r")
+	var frames [][]byte
+	for i := range controlFrameBurst {
+		op := byte(opPing)
+		if i%2 == 1 {
+			op = opPong
+		}
+		frames = append(frames, clientFrame(true, 0, op, true, []byte("x")))
+	}
+	frames = append(frames, clientFrame(true, 0, opText, true, []byte("still here")))
+	c.send(t, frames...)
+	for {
+		opcode, payload, err := c.readFrame()
+		switch {
+		case err != nil:
+			t.Fatalf("reading the echo: %v", err)
+		case opcode == opClose:
+			t.Fatalf("closed after %d control frames: %q", controlFrameBurst, payload)
+		case opcode == opText && string(payload) == "still here":
+			return
+		}
 	}
 }

@@ -32,6 +32,11 @@ type frameReader struct {
 	inMessage bool
 	opcode    byte
 	payload   []byte
+
+	// controls is the peer's budget of pings and pongs (conn.controlFrame).
+	// It is the connection's, kept here because this allocation has room
+	// to spare and conn's has none.
+	controls tokenBucket
 }
 
 // protocolError ends a connection whose peer broke the protocol or a limit;
@@ -57,6 +62,9 @@ func (e *peerClosed) Error() string { return fmt.Sprintf("peer closed with %d %s
 
 // controlHandler takes the control frames found between data frames.
 type controlHandler interface {
+	// controlFrame counts a ping or pong against the peer's budget; an
+	// error ends the connection.
+	controlFrame() error
 	onPing(data []byte)
 	onPong()
 	onPeerClose(code rooms.CloseCode, reason string)
@@ -231,8 +239,14 @@ func (f *frameReader) control(h frameHeader, ctl controlHandler) error {
 	unmask(body, h.mask)
 	switch h.opcode {
 	case opPing:
+		if err := ctl.controlFrame(); err != nil {
+			return err
+		}
 		ctl.onPing(body)
 	case opPong:
+		if err := ctl.controlFrame(); err != nil {
+			return err
+		}
 		ctl.onPong()
 	case opClose:
 		code, reason := rooms.CloseCode(1005), ""
