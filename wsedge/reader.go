@@ -3,7 +3,6 @@ package wsedge
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"unicode/utf8"
 
@@ -89,15 +88,41 @@ func (f *frameReader) fill(n int) error {
 	return nil
 }
 
-// readFull fills dst, from the buffer first, then straight from the socket.
-func (f *frameReader) readFull(dst []byte) error {
-	n := copy(dst, f.buf[f.r:f.w])
-	f.r += n
-	if n == len(dst) {
-		return nil
+// readPayload appends the frame's next n payload bytes to f.payload,
+// reading straight into it. f.payload grows with the bytes that arrive, at
+// most doubling and never past the frame's end: a header announcing 64 KiB
+// costs nothing until the bytes come, a stalled message holds about twice
+// what it sent, and a finished one has no spare room.
+func (f *frameReader) readPayload(n int64) error {
+	for n > 0 {
+		if len(f.payload) == cap(f.payload) {
+			grow := max(len(f.payload), readBufferSize)
+			if int64(grow) > n {
+				grow = int(n)
+			}
+			grown := make([]byte, len(f.payload), len(f.payload)+grow)
+			copy(grown, f.payload)
+			f.payload = grown
+		}
+		dst := f.payload[len(f.payload):cap(f.payload)]
+		if int64(len(dst)) > n {
+			dst = dst[:n]
+		}
+		var got int
+		if f.r < f.w {
+			got = copy(dst, f.buf[f.r:f.w])
+			f.r += got
+		} else {
+			m, err := f.sock.Read(dst)
+			if m == 0 && err != nil {
+				return err
+			}
+			got = m
+		}
+		f.payload = f.payload[:len(f.payload)+got]
+		n -= int64(got)
 	}
-	_, err := io.ReadFull(f.sock, dst[n:])
-	return err
+	return nil
 }
 
 // skip discards n bytes.
@@ -207,8 +232,7 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 				return 0, nil, violation(rooms.CloseMessageTooBig, "message over the %d-byte limit", limit)
 			}
 			start := len(f.payload)
-			f.payload = append(f.payload, make([]byte, h.length)...)
-			if err := f.readFull(f.payload[start:]); err != nil {
+			if err := f.readPayload(h.length); err != nil {
 				return 0, nil, err
 			}
 			unmask(f.payload[start:], h.mask)
