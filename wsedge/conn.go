@@ -184,6 +184,31 @@ func (c *conn) onPing(data []byte) {
 // onPong shows the peer is alive.
 func (c *conn) onPong() { c.extendReadDeadline() }
 
+// messageBegun gives a message that is not all here yet PongTimeout to
+// arrive whole: pings and pongs meanwhile do not extend the read deadline,
+// so an unfinished message cannot hold its buffer for long.
+func (c *conn) messageBegun() time.Time {
+	deadline := time.Now().Add(c.edge.cfg.PongTimeout)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing { // the close timeout bounds the read already
+		return time.Time{}
+	}
+	_ = c.sock.SetReadDeadline(deadline)
+	return deadline
+}
+
+// messageTimedOut reports whether a read failed because a message was not
+// finished in time, rather than for silence or while closing.
+func (c *conn) messageTimedOut(err error) bool {
+	if c.reader.msgDeadline.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closing
+}
+
 // onPeerClose echoes the peer's close code, as RFC 6455 asks.
 func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
 	c.peerReason = reason
@@ -191,6 +216,9 @@ func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
 }
 
 func (c *conn) extendReadDeadline() {
+	if !c.reader.msgDeadline.IsZero() {
+		return // an unfinished message keeps its deadline (messageBegun)
+	}
 	c.mu.Lock()
 	if !c.closing {
 		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PingInterval + c.edge.cfg.PongTimeout))
@@ -450,6 +478,9 @@ func (c *conn) recoverPanic() {
 //
 //go:noinline
 func (c *conn) handleRead(opcode byte, payload []byte, err error, closing bool) bool {
+	if err != nil && c.messageTimedOut(err) {
+		err = violation(rooms.ClosePolicyViolation, "message not finished within %s", c.edge.cfg.PongTimeout)
+	}
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		c.Close(pe.code, pe.reason)

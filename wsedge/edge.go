@@ -41,8 +41,9 @@ type Config struct {
 	// closes the connection with 1009. 0 means 64 KiB.
 	MaxMessageBytes int64
 	// PingInterval is how often the server pings; a peer that sends nothing
-	// (not even a pong) for PingInterval+PongTimeout is dropped. 0 means 25 s
-	// and 20 s.
+	// (not even a pong) for PingInterval+PongTimeout is dropped. A message
+	// must also be whole within PongTimeout of its first frame, or the
+	// connection is closed with 1008. 0 means 25 s and 20 s.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	// WriteTimeout bounds every socket write; a write that takes longer

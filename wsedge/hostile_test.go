@@ -451,7 +451,7 @@ func TestMessagesArriveWhole(t *testing.T) {
 // each.
 func TestUnfinishedMessagesHoldOnlyWhatArrived(t *testing.T) {
 	const conns = 100
-	_, addr := startEdge(t, Config{})
+	_, addr := startEdge(t, Config{PongTimeout: time.Minute}) // none is closed for its message during the test
 	heap := func() uint64 {
 		var m runtime.MemStats
 		runtime.GC()
@@ -490,5 +490,52 @@ func TestUnfinishedMessagesHoldOnlyWhatArrived(t *testing.T) {
 	t.Logf("heap growth per connection with an unfinished message: %d bytes", perConn)
 	if perConn > 16<<10 {
 		t.Errorf("each connection with an unfinished message holds %d bytes of heap; want far less than the 64 KiB announced (at most 16 KiB, the connection included)", perConn)
+	}
+}
+
+// A message must be finished within PongTimeout of its first frame, pings
+// or not: one left unfinished between fragments while its client answers
+// every ping, and one stalled inside a frame, are closed with 1008.
+func TestUnfinishedMessageIsClosedInTime(t *testing.T) {
+	const bound = 500 * time.Millisecond
+	_, addr := startEdge(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: bound})
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"between fragments", clientFrame(false, 0, opText, true, []byte("abc"))},
+		{"inside a frame", clientFrame(false, 0, opBinary, true, make([]byte, 65000))[:2+2+4+10]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, addr, "r")
+			start := time.Now()
+			c.send(t, tc.frame)
+			pongs := 0
+			for {
+				opcode, payload, err := c.readFrame()
+				if err != nil {
+					t.Fatalf("after %v and %d pongs: %v, want a close frame", time.Since(start), pongs, err)
+				}
+				if opcode == opPing && tc.name == "between fragments" {
+					c.send(t, clientFrame(true, 0, opPong, true, payload))
+					pongs++
+					continue
+				}
+				if opcode != opClose {
+					continue
+				}
+				elapsed := time.Since(start)
+				code := binary.BigEndian.Uint16(payload)
+				want := "message not finished within " + bound.String()
+				if code != uint16(rooms.ClosePolicyViolation) || string(payload[2:]) != want {
+					t.Errorf("closed with %d %q, want 1008 %q", code, payload[2:], want)
+				}
+				if elapsed < bound {
+					t.Errorf("closed after %v, before the %v bound", elapsed, bound)
+				}
+				t.Logf("closed after %v, %d pongs sent", elapsed, pongs)
+				return
+			}
+		})
 	}
 }

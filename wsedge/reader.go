@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"time"
 	"unicode/utf8"
 
 	"roomd/rooms"
@@ -27,10 +28,13 @@ type frameReader struct {
 	// big, for the caller to skip.
 	unread int64
 
-	// The message being assembled across fragments.
-	inMessage bool
-	opcode    byte
-	payload   []byte
+	// The message being assembled across fragments. msgDeadline is when
+	// it must be whole (controlHandler.messageBegun); zero while no
+	// message is unfinished.
+	inMessage   bool
+	opcode      byte
+	payload     []byte
+	msgDeadline time.Time
 
 	// controls is the peer's budget of pings and pongs (conn.controlFrame).
 	// It is the connection's, kept here because this allocation has room
@@ -67,6 +71,9 @@ type controlHandler interface {
 	onPing(data []byte)
 	onPong()
 	onPeerClose(code rooms.CloseCode, reason string)
+	// messageBegun bounds the time a message that is not all here yet may
+	// take, and returns when it must be whole (zero for no bound).
+	messageBegun() time.Time
 }
 
 // fill makes at least n bytes (n <= readBufferSize) available in buf.
@@ -215,6 +222,9 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 				return 0, nil, violation(rooms.CloseProtocolError, "a new message began before the last one finished")
 			}
 			f.inMessage, f.opcode, f.payload = true, h.opcode, nil
+			if !h.fin || h.length > int64(f.w-f.r) {
+				f.msgDeadline = ctl.messageBegun()
+			}
 		case 0x0:
 			if !f.inMessage {
 				return 0, nil, violation(rooms.CloseProtocolError, "continuation frame without a message to continue")
@@ -239,7 +249,7 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 		}
 		if h.fin {
 			payload := f.payload
-			f.inMessage, f.payload = false, nil
+			f.inMessage, f.payload, f.msgDeadline = false, nil, time.Time{}
 			return f.opcode, payload, nil
 		}
 	}
