@@ -187,21 +187,20 @@ func (c *conn) onPong() { c.extendReadDeadline() }
 // messageBegun gives a message that is not all here yet PongTimeout to
 // arrive whole: pings and pongs meanwhile do not extend the read deadline,
 // so an unfinished message cannot hold its buffer for long.
-func (c *conn) messageBegun() time.Time {
-	deadline := time.Now().Add(c.edge.cfg.PongTimeout)
+func (c *conn) messageBegun() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing { // the close timeout bounds the read already
-		return time.Time{}
+		return false
 	}
-	_ = c.sock.SetReadDeadline(deadline)
-	return deadline
+	_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PongTimeout))
+	return true
 }
 
 // messageTimedOut reports whether a read failed because a message was not
 // finished in time, rather than for silence or while closing.
 func (c *conn) messageTimedOut(err error) bool {
-	if c.reader.msgDeadline.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) {
+	if !c.reader.timed || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false
 	}
 	c.mu.Lock()
@@ -216,7 +215,7 @@ func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
 }
 
 func (c *conn) extendReadDeadline() {
-	if !c.reader.msgDeadline.IsZero() {
+	if c.reader.timed {
 		return // an unfinished message keeps its deadline (messageBegun)
 	}
 	c.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"time"
 	"unicode/utf8"
 
 	"roomd/rooms"
@@ -28,13 +27,13 @@ type frameReader struct {
 	// big, for the caller to skip.
 	unread int64
 
-	// The message being assembled across fragments. msgDeadline is when
-	// it must be whole (controlHandler.messageBegun); zero while no
-	// message is unfinished.
-	inMessage   bool
-	opcode      byte
-	payload     []byte
-	msgDeadline time.Time
+	// The message being assembled across fragments. timed: it was not all
+	// here when it began, and the socket's read deadline is when it must
+	// be whole (controlHandler.messageBegun).
+	inMessage bool
+	timed     bool
+	opcode    byte
+	payload   []byte
 
 	// controls is the peer's budget of pings and pongs (conn.controlFrame).
 	// It is the connection's, kept here because this allocation has room
@@ -72,8 +71,8 @@ type controlHandler interface {
 	onPong()
 	onPeerClose(code rooms.CloseCode, reason string)
 	// messageBegun bounds the time a message that is not all here yet may
-	// take, and returns when it must be whole (zero for no bound).
-	messageBegun() time.Time
+	// take, and reports whether it did (not when closing).
+	messageBegun() bool
 }
 
 // fill makes at least n bytes (n <= readBufferSize) available in buf.
@@ -223,7 +222,7 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 			}
 			f.inMessage, f.opcode, f.payload = true, h.opcode, nil
 			if !h.fin || h.length > int64(f.w-f.r) {
-				f.msgDeadline = ctl.messageBegun()
+				f.timed = ctl.messageBegun()
 			}
 		case 0x0:
 			if !f.inMessage {
@@ -249,7 +248,7 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 		}
 		if h.fin {
 			payload := f.payload
-			f.inMessage, f.payload, f.msgDeadline = false, nil, time.Time{}
+			f.inMessage, f.timed, f.payload = false, false, nil
 			return f.opcode, payload, nil
 		}
 	}
