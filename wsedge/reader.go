@@ -96,15 +96,17 @@ func (f *frameReader) fill(n int) error {
 
 // readPayload appends the frame's next n payload bytes to f.payload,
 // reading straight into it. f.payload grows with the bytes that arrive, at
-// most doubling and never past the frame's end: a header announcing 64 KiB
-// costs nothing until the bytes come, a stalled message holds about twice
-// what it sent, and a finished one has no spare room.
-func (f *frameReader) readPayload(n int64) error {
+// most doubling, and never by more than most (the rest of a final frame,
+// or what the size limit leaves a message whose end is unknown): a header
+// announcing 64 KiB costs nothing until the bytes come, a stalled message
+// holds about twice what it sent, and one in a single frame ends with no
+// spare room.
+func (f *frameReader) readPayload(n, most int64) error {
 	for n > 0 {
 		if len(f.payload) == cap(f.payload) {
 			grow := max(len(f.payload), readBufferSize)
-			if int64(grow) > n {
-				grow = int(n)
+			if int64(grow) > most {
+				grow = int(most)
 			}
 			grown := make([]byte, len(f.payload), len(f.payload)+grow)
 			copy(grown, f.payload)
@@ -127,6 +129,7 @@ func (f *frameReader) readPayload(n int64) error {
 		}
 		f.payload = f.payload[:len(f.payload)+got]
 		n -= int64(got)
+		most -= int64(got)
 	}
 	return nil
 }
@@ -240,8 +243,11 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 				f.unread, f.payload = h.length, nil
 				return 0, nil, violation(rooms.CloseMessageTooBig, "message over the %d-byte limit", limit)
 			}
-			start := len(f.payload)
-			if err := f.readPayload(h.length); err != nil {
+			start, most := len(f.payload), h.length
+			if !h.fin {
+				most = limit - int64(start)
+			}
+			if err := f.readPayload(h.length, most); err != nil {
 				return 0, nil, err
 			}
 			unmask(f.payload[start:], h.mask)
