@@ -166,7 +166,7 @@ func (c *conn) controlFrame() error {
 	if c.reader.controls.take(time.Now(), c.edge.controlRate, controlFrameBurst) {
 		return nil
 	}
-	return violation(rooms.ClosePolicyViolation, "rate limit: more than %d control frames per second", controlFrameRate)
+	return &protocolError{code: rooms.ClosePolicyViolation, reason: fmt.Sprintf("rate limit: more than %d control frames per second", controlFrameRate), flood: true}
 }
 
 // onPing answers a peer's ping through the writer.
@@ -483,6 +483,13 @@ func (c *conn) handleRead(opcode byte, payload []byte, err error, closing bool) 
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		c.Close(pe.code, pe.reason)
+		if pe.flood {
+			// Reading on would cost as much as the flood did. What the
+			// peer still sends piles up in the kernel until TCP stops
+			// it; finish closes the socket once the close frame is out.
+			c.readErr = err
+			return false
+		}
 		if pe.code != rooms.CloseMessageTooBig || c.reader.skip(c.reader.unread) != nil {
 			// The stream cannot be trusted any more: wait (bounded) for
 			// the peer to hang up, without parsing it.

@@ -293,10 +293,11 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 }
 
 // A client that floods pings is closed with 1008 once past its burst,
-// however fast it reads its pongs, and a member of another room keeps
-// receiving all the while.
+// however fast it reads its pongs, and is not read any more: the server
+// hangs up once its close frame is out, without waiting the close timeout
+// for a reply. A member of another room keeps receiving all the while.
 func TestControlFrameFloodIsClosed(t *testing.T) {
-	hub, addr := startEdge(t, Config{})
+	hub, addr := startEdge(t, Config{CloseTimeout: time.Minute}) // longer than the test waits
 	member, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/other", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -310,6 +311,7 @@ func TestControlFrameFloodIsClosed(t *testing.T) {
 		code    int
 		reason  string
 		elapsed time.Duration
+		hangUp  error // how the connection ended after the close frame
 	}
 	results := make(chan result, floods)
 	var writers sync.WaitGroup
@@ -334,6 +336,9 @@ func TestControlFrameFloodIsClosed(t *testing.T) {
 					r.code, r.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
 				}
 				r.elapsed = time.Since(start)
+				for r.code != -1 && r.hangUp == nil {
+					_, _, r.hangUp = c.readFrame()
+				}
 				results <- r
 				return
 			}
@@ -357,6 +362,9 @@ func TestControlFrameFloodIsClosed(t *testing.T) {
 			done++
 			if r.code != int(rooms.ClosePolicyViolation) || !strings.Contains(r.reason, "control frames per second") {
 				t.Errorf("flooder got close %d %q, want 1008 rate limit: ... control frames per second", r.code, r.reason)
+			}
+			if ne, ok := r.hangUp.(net.Error); ok && ne.Timeout() {
+				t.Errorf("the server kept the flooder's connection open after its close frame: %v", r.hangUp)
 			}
 			// Every pong answered a ping that was within the budget.
 			budget := controlFrameBurst + int(controlFrameRate*r.elapsed.Seconds()) + 1

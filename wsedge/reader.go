@@ -46,6 +46,9 @@ type frameReader struct {
 type protocolError struct {
 	code   rooms.CloseCode
 	reason string
+	// flood: the peer sends faster than it may, so it is not read any
+	// more, not even for its close reply.
+	flood bool
 }
 
 func (e *protocolError) Error() string { return e.reason }
