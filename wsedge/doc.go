@@ -22,7 +22,7 @@
 // enforces RFC 6455 (masking, reserved bits, opcodes, control frame rules,
 // fragmentation, close codes), the size limit before reading a payload, a
 // budget of pings and pongs, and a time bound on unfinished messages, whose
-// buffers grow only as their bytes arrive; the read loop is kept to one
+// buffers grow as their bytes arrive; the read loop is kept to one
 // small frame above it, so an idle connection's goroutine fits the smallest
 // stack. The writer writes server frames (never masked, never fragmented)
 // straight to the socket so that a room message is encoded once for all

@@ -454,9 +454,9 @@ func TestMessagesArriveWhole(t *testing.T) {
 	}
 }
 
-// A header announcing 65,000 bytes costs only the bytes that came: many
-// connections each holding such a message open cost far less than 64 KiB
-// each.
+// A header announcing 65,000 bytes costs at most 4 KiB until the bytes
+// come: many connections each holding such a message open cost far less
+// than 64 KiB each.
 func TestUnfinishedMessagesHoldOnlyWhatArrived(t *testing.T) {
 	const conns = 100
 	_, addr := startEdge(t, Config{PongTimeout: time.Minute}) // none is closed for its message during the test

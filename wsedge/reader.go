@@ -13,6 +13,11 @@ import (
 // messages are small and an idle connection should cost little.
 const readBufferSize = 512
 
+// payloadStep is the most a message's buffer grows by before its bytes
+// arrive: enough for most messages in one allocation and one read, little
+// for a header that announces 64 KiB and sends nothing more.
+const payloadStep = 4 << 10
+
 // frameReader reads a client's frames (RFC 6455) straight from the socket
 // with a small buffer of its own. It replaces gorilla's reader so that an
 // idle connection blocks in a short call chain (its goroutine keeps the
@@ -98,16 +103,16 @@ func (f *frameReader) fill(n int) error {
 }
 
 // readPayload appends the frame's next n payload bytes to f.payload,
-// reading straight into it. f.payload grows with the bytes that arrive, at
-// most doubling, and never by more than most (the rest of a final frame,
-// or what the size limit leaves a message whose end is unknown): a header
-// announcing 64 KiB costs nothing until the bytes come, a stalled message
-// holds about twice what it sent, and one in a single frame ends with no
-// spare room.
+// reading straight into it. f.payload grows with the bytes that arrive: by
+// payloadStep or by doubling, whichever is more, and never by more than
+// most (the rest of a final frame, or what the size limit leaves a message
+// whose end is unknown). A header announcing 64 KiB costs 4 KiB until the
+// bytes come, a stalled message holds at most twice what it sent (or 4
+// KiB), and one in a single frame ends with no spare room.
 func (f *frameReader) readPayload(n, most int64) error {
 	for n > 0 {
 		if len(f.payload) == cap(f.payload) {
-			grow := max(len(f.payload), readBufferSize)
+			grow := max(len(f.payload), payloadStep)
 			if int64(grow) > most {
 				grow = int(most)
 			}
