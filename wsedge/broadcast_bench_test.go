@@ -307,3 +307,82 @@ func BenchmarkConnectionSetup(b *testing.B) {
 		clients = append(clients, ws)
 	}
 }
+
+// BenchmarkClientMessage is a client's message on its way in: the frame
+// read off a loopback socket, unmasked, published, and delivered to one
+// other member (gorilla clients in this process on both ends).
+func BenchmarkClientMessage(b *testing.B) {
+	for _, n := range []int{128, 4096, 65536} {
+		b.Run("payload="+strconv.Itoa(n), func(b *testing.B) { benchClientMessage(b, n) })
+	}
+}
+
+func benchClientMessage(b *testing.B, size int) {
+	hub := rooms.NewHub(rooms.Config{})
+	edge := New(Config{Hub: hub, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(edge.Handler())
+	defer srv.Close()
+	if _, err := hub.CreateRoom("bench", rooms.RoomOptions{}); err != nil { // no echo
+		b.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/bench"
+	sender, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	receiver, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var received atomic.Int64
+	arrived := make(chan struct{}, 1)
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		for {
+			if _, _, err := receiver.NextReader(); err != nil {
+				return
+			}
+			received.Add(1)
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer func() {
+		sender.Close()
+		receiver.Close()
+		reader.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := edge.Shutdown(ctx); err != nil {
+			b.Errorf("edge shutdown: %v", err)
+		}
+	}()
+	waitFor := func(want int64) {
+		timeout := time.After(10 * time.Second)
+		for received.Load() < want {
+			select {
+			case <-arrived:
+			case <-timeout:
+				b.Fatalf("after 10 s: %d of %d messages", received.Load(), want)
+			}
+		}
+	}
+
+	payload := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	// Big messages get a smaller window, well inside the receiver's queue.
+	window := int64(min(broadcastWindow, max(1, (256<<10)/size)))
+	var sent int64
+	for b.Loop() {
+		if err := sender.WriteMessage(websocket.BinaryMessage, payload); err != nil {
+			b.Fatal(err)
+		}
+		if sent++; sent%window == 0 {
+			waitFor(sent)
+		}
+	}
+	waitFor(sent)
+}

@@ -155,6 +155,24 @@ func (c *conn) onPingTimer() {
 	c.ping.Reset(c.edge.cfg.PingInterval)
 }
 
+// Control frames cost a write each (a pong) or a deadline update, so a
+// peer may send only so many: a browser sends one pong per server ping and
+// nothing else; other clients may ping every few seconds on their own. On
+// top of the rate, each connection may answer the server's pings.
+const (
+	controlFrameRate  = 5  // per second, on average
+	controlFrameBurst = 20 // at once
+)
+
+// controlFrame takes one ping or pong from the peer's budget; a peer over
+// it is closed with 1008, like any other flood.
+func (c *conn) controlFrame() error {
+	if c.reader.controls.take(time.Now(), c.edge.controlRate, controlFrameBurst) {
+		return nil
+	}
+	return &protocolError{code: rooms.ClosePolicyViolation, reason: fmt.Sprintf("rate limit: more than %d control frames per second", controlFrameRate), flood: true}
+}
+
 // onPing answers a peer's ping through the writer.
 func (c *conn) onPing(data []byte) {
 	c.mu.Lock()
@@ -170,6 +188,30 @@ func (c *conn) onPing(data []byte) {
 // onPong shows the peer is alive.
 func (c *conn) onPong() { c.extendReadDeadline() }
 
+// messageBegun gives a message that is not all here yet PongTimeout to
+// arrive whole: pings and pongs meanwhile do not extend the read deadline,
+// so an unfinished message cannot hold its buffer for long.
+func (c *conn) messageBegun() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing { // the close timeout bounds the read already
+		return false
+	}
+	_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PongTimeout))
+	return true
+}
+
+// messageTimedOut reports whether a read failed because a message was not
+// finished in time, rather than for silence or while closing.
+func (c *conn) messageTimedOut(err error) bool {
+	if !c.reader.timed || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closing
+}
+
 // onPeerClose echoes the peer's close code, as RFC 6455 asks.
 func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
 	c.peerReason = reason
@@ -177,6 +219,9 @@ func (c *conn) onPeerClose(code rooms.CloseCode, reason string) {
 }
 
 func (c *conn) extendReadDeadline() {
+	if c.reader.timed {
+		return // an unfinished message keeps its deadline (messageBegun)
+	}
 	c.mu.Lock()
 	if !c.closing {
 		_ = c.sock.SetReadDeadline(time.Now().Add(c.edge.cfg.PingInterval + c.edge.cfg.PongTimeout))
@@ -436,9 +481,19 @@ func (c *conn) recoverPanic() {
 //
 //go:noinline
 func (c *conn) handleRead(opcode byte, payload []byte, err error, closing bool) bool {
+	if err != nil && c.messageTimedOut(err) {
+		err = violation(rooms.ClosePolicyViolation, "message not finished within %s", c.edge.cfg.PongTimeout)
+	}
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		c.Close(pe.code, pe.reason)
+		if pe.flood {
+			// Reading on would cost as much as the flood did. What the
+			// peer still sends piles up in the kernel until TCP stops
+			// it; finish closes the socket once the close frame is out.
+			c.readErr = err
+			return false
+		}
 		if pe.code != rooms.CloseMessageTooBig || c.reader.skip(c.reader.unread) != nil {
 			// The stream cannot be trusted any more: wait (bounded) for
 			// the peer to hang up, without parsing it.

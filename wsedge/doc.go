@@ -20,13 +20,16 @@
 // gorilla/websocket does the handshake only. After the 101, frameReader
 // (reader.go) reads client frames with a 512-byte buffer of its own and
 // enforces RFC 6455 (masking, reserved bits, opcodes, control frame rules,
-// fragmentation, close codes) and the size limit before reading a payload;
-// the read loop is kept to one small frame above it, so an idle connection's
-// goroutine fits the smallest stack. The writer writes server frames (never
-// masked, never fragmented) straight to the socket so that a room message is
-// encoded once for all members (rooms.Message.Frame) and several queued
-// frames go out in one system call. Pings, pongs and close frames, protocol
-// errors included, go through the same writer.
+// fragmentation, close codes), the size limit before reading a payload, a
+// budget of pings and pongs, and a time bound on unfinished messages, whose
+// buffers grow as their bytes arrive; the read loop is kept to one
+// small frame above it, so an idle connection's goroutine fits the smallest
+// stack. The writer writes server frames (never masked, never fragmented)
+// straight to the socket so that a room message is encoded once for all
+// members (rooms.Message.Frame) and several queued frames go out in one
+// system call.
+// Pings, pongs and close frames, protocol errors included, go through the
+// same writer.
 //
 // # Sockets
 //

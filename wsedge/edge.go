@@ -42,8 +42,9 @@ type Config struct {
 	// closes the connection with 1009. 0 means 64 KiB.
 	MaxMessageBytes int64
 	// PingInterval is how often the server pings; a peer that sends nothing
-	// (not even a pong) for PingInterval+PongTimeout is dropped. 0 means 25 s
-	// and 20 s.
+	// (not even a pong) for PingInterval+PongTimeout is dropped. A message
+	// must also be whole within PongTimeout of its first frame, or the
+	// connection is closed with 1008. 0 means 25 s and 20 s.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	// WriteTimeout bounds every socket write; a write that takes longer
@@ -102,6 +103,10 @@ type Edge struct {
 
 	sockets sockets // what Listener accepted and has not seen closed
 
+	// controlRate is the pings and pongs per second a peer may send: its
+	// own, and its answers to the server's pings.
+	controlRate float64
+
 	mu           sync.Mutex
 	conns        map[*conn]struct{} // upgrading or upgraded
 	shuttingDown bool
@@ -145,9 +150,10 @@ func New(cfg Config) *Edge {
 			// that the refusal can say which origin was refused.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		flush:   newFlusher(),
-		conns:   make(map[*conn]struct{}),
-		sockets: sockets{perIP: make(map[netip.Addr]int)},
+		flush:       newFlusher(),
+		controlRate: controlFrameRate + 1/cfg.PingInterval.Seconds(),
+		conns:       make(map[*conn]struct{}),
+		sockets:     sockets{perIP: make(map[netip.Addr]int)},
 	}
 	e.sessionUpgrader = e.upgrader
 	e.sessionUpgrader.Subprotocols = []string{protocol.Subprotocol}

@@ -2,6 +2,7 @@ package wsedge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,7 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,36 +114,56 @@ func (c *rawClient) send(t *testing.T, frames ...[]byte) {
 	}
 }
 
+// readFrame reads one server frame (never masked, never fragmented).
+func (c *rawClient) readFrame() (opcode byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(c.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = int64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(c.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = int64(binary.BigEndian.Uint64(l[:]))
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, payload); err != nil {
+		return 0, nil, err
+	}
+	return h[0] & 0x0f, payload, nil
+}
+
 // closeCode reads server frames until a close frame and returns its code,
 // or -1 if the connection ended without one.
 func (c *rawClient) closeCode(t *testing.T) int {
 	t.Helper()
+	code, _ := c.closeFrame()
+	return code
+}
+
+// closeFrame reads server frames until a close frame and returns its code
+// and reason; the code is -1 if the connection ended without one.
+func (c *rawClient) closeFrame() (int, string) {
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(c.br, h[:]); err != nil {
-			return -1
+		opcode, payload, err := c.readFrame()
+		switch {
+		case err != nil:
+			return -1, ""
+		case opcode != opClose:
+			continue
+		case len(payload) < 2:
+			return 1005, ""
 		}
-		n := int64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			io.ReadFull(c.br, l[:])
-			n = int64(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			var l [8]byte
-			io.ReadFull(c.br, l[:])
-			n = int64(binary.BigEndian.Uint64(l[:]))
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
-			return -1
-		}
-		if h[0]&0x0f == opClose {
-			if len(payload) < 2 {
-				return 1005
-			}
-			return int(binary.BigEndian.Uint16(payload))
-		}
+		return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
 	}
 }
 
@@ -265,5 +289,261 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	good.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, data, err := good.ReadMessage(); err != nil || string(data) != "fine" {
 		t.Fatalf("the other member: %q, %v", data, err)
+	}
+}
+
+// A client that floods pings is closed with 1008 once past its burst,
+// however fast it reads its pongs, and is not read any more: the server
+// hangs up once its close frame is out, without waiting the close timeout
+// for a reply. A member of another room keeps receiving all the while.
+func TestControlFrameFloodIsClosed(t *testing.T) {
+	hub, addr := startEdge(t, Config{CloseTimeout: time.Minute}) // longer than the test waits
+	member, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws/other", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer member.Close()
+
+	const floods, pings = 4, 10_000
+	flood := bytes.Repeat(clientFrame(true, 0, opPing, true, []byte("ping")), pings)
+	type result struct {
+		pongs   int
+		code    int
+		reason  string
+		elapsed time.Duration
+		hangUp  error // how the connection ended after the close frame
+	}
+	results := make(chan result, floods)
+	var writers sync.WaitGroup
+	defer writers.Wait()
+	for range floods {
+		c := dialRaw(t, addr, "flood")
+		start := time.Now()
+		writers.Go(func() { c.conn.Write(flood) }) // ends when the server closes, if not before
+		go func() {
+			var r result
+			for {
+				opcode, payload, err := c.readFrame()
+				switch {
+				case err != nil:
+					r.code = -1
+				case opcode == opPong:
+					r.pongs++
+					continue
+				case opcode != opClose:
+					continue
+				case len(payload) >= 2:
+					r.code, r.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+				}
+				r.elapsed = time.Since(start)
+				for r.code != -1 && r.hangUp == nil {
+					_, _, r.hangUp = c.readFrame()
+				}
+				results <- r
+				return
+			}
+		}()
+	}
+
+	// The member of the other room hears every message published while the
+	// floods run, and after.
+	received := func(i int) {
+		t.Helper()
+		want := strconv.Itoa(i)
+		hub.Publish(&rooms.Message{RoomID: "other", Kind: rooms.Text, Payload: []byte(want)})
+		member.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, data, err := member.ReadMessage(); err != nil || string(data) != want {
+			t.Fatalf("member of the other room: %q, %v; want %q", data, err, want)
+		}
+	}
+	for i, done := 0, 0; done < floods; i++ {
+		select {
+		case r := <-results:
+			done++
+			if r.code != int(rooms.ClosePolicyViolation) || !strings.Contains(r.reason, "control frames per second") {
+				t.Errorf("flooder got close %d %q, want 1008 rate limit: ... control frames per second", r.code, r.reason)
+			}
+			if ne, ok := r.hangUp.(net.Error); ok && ne.Timeout() {
+				t.Errorf("the server kept the flooder's connection open after its close frame: %v", r.hangUp)
+			}
+			// Every pong answered a ping that was within the budget.
+			budget := controlFrameBurst + int(controlFrameRate*r.elapsed.Seconds()) + 1
+			if r.pongs > budget {
+				t.Errorf("flooder got %d pongs in %v before the close, more than the %d pings its budget allows", r.pongs, r.elapsed, budget)
+			}
+		default:
+			received(i)
+		}
+	}
+	received(-1)
+}
+
+// A client may send as many pings and pongs as the burst at once (a
+// non-browser client that pings on its own, answering the server's pings
+// besides) and carries on.
+func TestControlFramesWithinTheBurstAreFine(t *testing.T) {
+	_, addr := startEdge(t, Config{})
+	c := dialRaw(t, addr, "r")
+	var frames [][]byte
+	for i := range controlFrameBurst {
+		op := byte(opPing)
+		if i%2 == 1 {
+			op = opPong
+		}
+		frames = append(frames, clientFrame(true, 0, op, true, []byte("x")))
+	}
+	frames = append(frames, clientFrame(true, 0, opText, true, []byte("still here")))
+	c.send(t, frames...)
+	for {
+		opcode, payload, err := c.readFrame()
+		switch {
+		case err != nil:
+			t.Fatalf("reading the echo: %v", err)
+		case opcode == opClose:
+			t.Fatalf("closed after %d control frames: %q", controlFrameBurst, payload)
+		case opcode == opText && string(payload) == "still here":
+			return
+		}
+	}
+}
+
+// Messages of every size, whole or in fragments with pings between them,
+// arrive intact however their bytes are split.
+func TestMessagesArriveWhole(t *testing.T) {
+	_, addr := startEdge(t, Config{})
+	c := dialRaw(t, addr, "r")
+	for _, size := range []int{0, 1, 511, 512, 513, 4096, 65000} {
+		payload := make([]byte, size)
+		for i := range payload {
+			payload[i] = byte(i * 7)
+		}
+		third := size / 3
+		for _, frames := range [][][]byte{
+			{clientFrame(true, 0, opBinary, true, payload)},
+			{
+				clientFrame(false, 0, opBinary, true, payload[:third]),
+				clientFrame(true, 0, opPing, true, []byte("between")),
+				clientFrame(false, 0, 0x0, true, payload[third:2*third]),
+				clientFrame(true, 0, 0x0, true, payload[2*third:]),
+			},
+		} {
+			// Written a few bytes at a time too, so that frames straddle
+			// the server's reads every which way.
+			wire := bytes.Join(frames, nil)
+			for i := 0; i < len(wire); {
+				n := min(len(wire)-i, 1+i%1500)
+				c.send(t, wire[i:i+n])
+				i += n
+			}
+			for {
+				opcode, got, err := c.readFrame()
+				if err != nil {
+					t.Fatalf("%d bytes in %d frames: %v", size, len(frames), err)
+				}
+				if opcode == opClose {
+					t.Fatalf("%d bytes in %d frames: closed with %q", size, len(frames), got)
+				}
+				if opcode == opBinary {
+					if !bytes.Equal(got, payload) {
+						t.Fatalf("%d bytes in %d frames: the echo differs (%d bytes)", size, len(frames), len(got))
+					}
+					break
+				}
+			}
+		}
+	}
+}
+
+// A header announcing 65,000 bytes costs at most 4 KiB until the bytes
+// come: many connections each holding such a message open cost far less
+// than 64 KiB each.
+func TestUnfinishedMessagesHoldOnlyWhatArrived(t *testing.T) {
+	const conns = 100
+	_, addr := startEdge(t, Config{PongTimeout: time.Minute}) // none is closed for its message during the test
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	clients := make([]*rawClient, conns)
+	for i := range clients {
+		clients[i] = dialRaw(t, addr, "r")
+	}
+	// A first fragment, a ping, then a continuation announcing 65,000
+	// bytes of which 10 come. The pong shows the server has read the ping,
+	// and with it the header and the 10 bytes behind it in the same write.
+	unfinished := bytes.Join([][]byte{
+		clientFrame(false, 0, opBinary, true, []byte("abc")),
+		clientFrame(true, 0, opPing, true, []byte("sync")),
+		clientFrame(false, 0, 0x0, true, make([]byte, 65000))[:2+2+4+10],
+	}, nil)
+	for _, c := range clients {
+		c.send(t, unfinished)
+	}
+	for _, c := range clients {
+		for {
+			opcode, payload, err := c.readFrame()
+			if err != nil || opcode == opClose {
+				t.Fatalf("waiting for the pong: opcode %d %q, %v", opcode, payload, err)
+			}
+			if opcode == opPong && string(payload) == "sync" {
+				break
+			}
+		}
+	}
+	after := heap()
+	perConn := (int64(after) - int64(before)) / conns
+	t.Logf("heap growth per connection with an unfinished message: %d bytes", perConn)
+	if perConn > 16<<10 {
+		t.Errorf("each connection with an unfinished message holds %d bytes of heap; want far less than the 64 KiB announced (at most 16 KiB, the connection included)", perConn)
+	}
+}
+
+// A message must be finished within PongTimeout of its first frame, pings
+// or not: one left unfinished between fragments while its client answers
+// every ping, and one stalled inside a frame, are closed with 1008.
+func TestUnfinishedMessageIsClosedInTime(t *testing.T) {
+	const bound = 500 * time.Millisecond
+	_, addr := startEdge(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: bound})
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"between fragments", clientFrame(false, 0, opText, true, []byte("abc"))},
+		{"inside a frame", clientFrame(false, 0, opBinary, true, make([]byte, 65000))[:2+2+4+10]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, addr, "r")
+			start := time.Now()
+			c.send(t, tc.frame)
+			pongs := 0
+			for {
+				opcode, payload, err := c.readFrame()
+				if err != nil {
+					t.Fatalf("after %v and %d pongs: %v, want a close frame", time.Since(start), pongs, err)
+				}
+				if opcode == opPing && tc.name == "between fragments" {
+					c.send(t, clientFrame(true, 0, opPong, true, payload))
+					pongs++
+					continue
+				}
+				if opcode != opClose {
+					continue
+				}
+				elapsed := time.Since(start)
+				code := binary.BigEndian.Uint16(payload)
+				want := "message not finished within " + bound.String()
+				if code != uint16(rooms.ClosePolicyViolation) || string(payload[2:]) != want {
+					t.Errorf("closed with %d %q, want 1008 %q", code, payload[2:], want)
+				}
+				if elapsed < bound {
+					t.Errorf("closed after %v, before the %v bound", elapsed, bound)
+				}
+				t.Logf("closed after %v, %d pongs sent", elapsed, pongs)
+				return
+			}
+		})
 	}
 }

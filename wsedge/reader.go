@@ -3,7 +3,6 @@ package wsedge
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"unicode/utf8"
 
@@ -13,6 +12,11 @@ import (
 // readBufferSize is the reader's own buffer: small, since most client
 // messages are small and an idle connection should cost little.
 const readBufferSize = 512
+
+// payloadStep is the most a message's buffer grows by before its bytes
+// arrive: enough for most messages in one allocation and one read, little
+// for a header that announces 64 KiB and sends nothing more.
+const payloadStep = 4 << 10
 
 // frameReader reads a client's frames (RFC 6455) straight from the socket
 // with a small buffer of its own. It replaces gorilla's reader so that an
@@ -28,10 +32,18 @@ type frameReader struct {
 	// big, for the caller to skip.
 	unread int64
 
-	// The message being assembled across fragments.
+	// The message being assembled across fragments. timed: it was not all
+	// here when it began, and the socket's read deadline is when it must
+	// be whole (controlHandler.messageBegun).
 	inMessage bool
+	timed     bool
 	opcode    byte
 	payload   []byte
+
+	// controls is the peer's budget of pings and pongs (conn.controlFrame).
+	// It is the connection's, kept here because this allocation has room
+	// to spare and conn's has none.
+	controls tokenBucket
 }
 
 // protocolError ends a connection whose peer broke the protocol or a limit;
@@ -39,6 +51,9 @@ type frameReader struct {
 type protocolError struct {
 	code   rooms.CloseCode
 	reason string
+	// flood: the peer sends faster than it may, so it is not read any
+	// more, not even for its close reply.
+	flood bool
 }
 
 func (e *protocolError) Error() string { return e.reason }
@@ -57,9 +72,15 @@ func (e *peerClosed) Error() string { return fmt.Sprintf("peer closed with %d %s
 
 // controlHandler takes the control frames found between data frames.
 type controlHandler interface {
+	// controlFrame counts a ping or pong against the peer's budget; an
+	// error ends the connection.
+	controlFrame() error
 	onPing(data []byte)
 	onPong()
 	onPeerClose(code rooms.CloseCode, reason string)
+	// messageBegun bounds the time a message that is not all here yet may
+	// take, and reports whether it did (not when closing).
+	messageBegun() bool
 }
 
 // fill makes at least n bytes (n <= readBufferSize) available in buf.
@@ -81,15 +102,44 @@ func (f *frameReader) fill(n int) error {
 	return nil
 }
 
-// readFull fills dst, from the buffer first, then straight from the socket.
-func (f *frameReader) readFull(dst []byte) error {
-	n := copy(dst, f.buf[f.r:f.w])
-	f.r += n
-	if n == len(dst) {
-		return nil
+// readPayload appends the frame's next n payload bytes to f.payload,
+// reading straight into it. f.payload grows with the bytes that arrive: by
+// payloadStep or by doubling, whichever is more, and never by more than
+// most (the rest of a final frame, or what the size limit leaves a message
+// whose end is unknown). A header announcing 64 KiB costs 4 KiB until the
+// bytes come, a stalled message holds at most twice what it sent (or 4
+// KiB), and one in a single frame ends with no spare room.
+func (f *frameReader) readPayload(n, most int64) error {
+	for n > 0 {
+		if len(f.payload) == cap(f.payload) {
+			grow := max(len(f.payload), payloadStep)
+			if int64(grow) > most {
+				grow = int(most)
+			}
+			grown := make([]byte, len(f.payload), len(f.payload)+grow)
+			copy(grown, f.payload)
+			f.payload = grown
+		}
+		dst := f.payload[len(f.payload):cap(f.payload)]
+		if int64(len(dst)) > n {
+			dst = dst[:n]
+		}
+		var got int
+		if f.r < f.w {
+			got = copy(dst, f.buf[f.r:f.w])
+			f.r += got
+		} else {
+			m, err := f.sock.Read(dst)
+			if m == 0 && err != nil {
+				return err
+			}
+			got = m
+		}
+		f.payload = f.payload[:len(f.payload)+got]
+		n -= int64(got)
+		most -= int64(got)
 	}
-	_, err := io.ReadFull(f.sock, dst[n:])
-	return err
+	return nil
 }
 
 // skip discards n bytes.
@@ -182,6 +232,9 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 				return 0, nil, violation(rooms.CloseProtocolError, "a new message began before the last one finished")
 			}
 			f.inMessage, f.opcode, f.payload = true, h.opcode, nil
+			if !h.fin || h.length > int64(f.w-f.r) {
+				f.timed = ctl.messageBegun()
+			}
 		case 0x0:
 			if !f.inMessage {
 				return 0, nil, violation(rooms.CloseProtocolError, "continuation frame without a message to continue")
@@ -198,16 +251,18 @@ func (f *frameReader) next(limit int64, discard bool, ctl controlHandler) (byte,
 				f.unread, f.payload = h.length, nil
 				return 0, nil, violation(rooms.CloseMessageTooBig, "message over the %d-byte limit", limit)
 			}
-			start := len(f.payload)
-			f.payload = append(f.payload, make([]byte, h.length)...)
-			if err := f.readFull(f.payload[start:]); err != nil {
+			start, most := len(f.payload), h.length
+			if !h.fin {
+				most = limit - int64(start)
+			}
+			if err := f.readPayload(h.length, most); err != nil {
 				return 0, nil, err
 			}
 			unmask(f.payload[start:], h.mask)
 		}
 		if h.fin {
 			payload := f.payload
-			f.inMessage, f.payload = false, nil
+			f.inMessage, f.timed, f.payload = false, false, nil
 			return f.opcode, payload, nil
 		}
 	}
@@ -221,16 +276,24 @@ func (f *frameReader) control(h frameHeader, ctl controlHandler) error {
 	if h.length > 125 {
 		return violation(rooms.CloseProtocolError, "control frame over 125 bytes")
 	}
-	var data [125]byte
-	body := data[:h.length]
-	if err := f.readFull(body); err != nil {
+	// The frame buffer holds any control frame whole, so the body is read
+	// there: no allocation, however many pings come.
+	if err := f.fill(int(h.length)); err != nil {
 		return err
 	}
+	body := f.buf[f.r : f.r+int(h.length)]
+	f.r += int(h.length)
 	unmask(body, h.mask)
 	switch h.opcode {
 	case opPing:
+		if err := ctl.controlFrame(); err != nil {
+			return err
+		}
 		ctl.onPing(body)
 	case opPong:
+		if err := ctl.controlFrame(); err != nil {
+			return err
+		}
 		ctl.onPong()
 	case opClose:
 		code, reason := rooms.CloseCode(1005), ""

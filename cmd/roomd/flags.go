@@ -83,7 +83,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.Int64Var(&cfg.maxMessageBytes, "max-message-bytes", wsedge.DefaultMaxMessageBytes, "largest message a client may send; a bigger one closes it with 1009")
 	fs.IntVar(&cfg.maxQueueBytes, "max-queue-bytes", rooms.DefaultMaxQueueBytes, "bound of each client's send queue; a client over it is closed with 4002")
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", wsedge.DefaultPingInterval, "how often the server pings each client")
-	fs.DurationVar(&cfg.pongTimeout, "pong-timeout", wsedge.DefaultPongTimeout, "a client silent for ping-interval+pong-timeout is dropped")
+	fs.DurationVar(&cfg.pongTimeout, "pong-timeout", wsedge.DefaultPongTimeout, "a client silent for ping-interval+pong-timeout is dropped; a message must be whole within pong-timeout of its first frame (1008 beyond)")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", wsedge.DefaultWriteTimeout, "bound on every socket write; a client slower than that is closed with 4002")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long clients get to finish their close handshake")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
