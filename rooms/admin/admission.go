@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
@@ -89,6 +90,14 @@ var unaryMethods = func() map[string]bool {
 	return m
 }()
 
+// fromGateway reports whether a call came from the REST gateway over the
+// in-process listener (ListenInProcess): the gateway admitted it already,
+// taking a slot of its own if it carried a body, so it takes no second one.
+func fromGateway(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	return ok && p.Addr != nil && p.Addr.Network() == "bufconn"
+}
+
 // tap runs as a gRPC stream arrives, before its request is read: every call
 // but health and reflection needs the token (so a service registered later
 // is closed too), and a unary RoomService call a slot, held until its
@@ -100,7 +109,7 @@ func (a *admission) tap(ctx context.Context, info *tap.Info) (context.Context, e
 	if err := a.checkToken(info.Header.Get("authorization")); err != nil {
 		return nil, err
 	}
-	if !unaryMethods[info.FullMethodName] {
+	if !unaryMethods[info.FullMethodName] || fromGateway(ctx) {
 		return ctx, nil
 	}
 	if err := a.acquire(); err != nil {
