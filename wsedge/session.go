@@ -214,30 +214,34 @@ func (s *session) publish(req protocol.Request) {
 // failWith answers a request the Hub refused, with the protocol's code for
 // the Hub's error.
 func (s *session) failWith(req protocol.Request, err error) {
-	code := protocol.CodeInternal
+	s.fail(req.ID, req.Room, protocolCode(err), err.Error())
+}
+
+// protocolCode is the client protocol's error code for a Hub error.
+func protocolCode(err error) string {
 	switch {
 	case errors.Is(err, rooms.ErrInvalidRoomID):
-		code = protocol.CodeInvalidRoom
+		return protocol.CodeInvalidRoom
 	case errors.Is(err, rooms.ErrRoomNotFound):
-		code = protocol.CodeNotFound
+		return protocol.CodeNotFound
 	case errors.Is(err, rooms.ErrRoomFull):
-		code = protocol.CodeFull
+		return protocol.CodeFull
 	case errors.Is(err, rooms.ErrBanned):
-		code = protocol.CodeForbidden
+		return protocol.CodeForbidden
 	case errors.Is(err, rooms.ErrAlreadyJoined):
-		code = protocol.CodeAlreadyJoined
+		return protocol.CodeAlreadyJoined
 	case errors.Is(err, rooms.ErrNotJoined):
-		code = protocol.CodeNotJoined
+		return protocol.CodeNotJoined
 	case errors.Is(err, rooms.ErrNoPresence):
-		code = protocol.CodePresenceOff
+		return protocol.CodePresenceOff
 	case errors.Is(err, rooms.ErrGap):
-		code = protocol.CodeGap
+		return protocol.CodeGap
 	case errors.Is(err, rooms.ErrRoomQuota): // before ErrLimit, which it also is
-		code = protocol.CodeRoomQuota
+		return protocol.CodeRoomQuota
 	case errors.Is(err, rooms.ErrLimit), errors.Is(err, rooms.ErrClosed):
-		code = protocol.CodeUnavailable
+		return protocol.CodeUnavailable
 	}
-	s.fail(req.ID, req.Room, code, err.Error())
+	return protocol.CodeInternal
 }
 
 // protocolFrame encodes a message for session clients; like messageFrame it
