@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"roomd/rooms"
+	"roomd/rooms/errcode"
 	"roomd/wsedge/protocol"
 	"roomd/wsedge/token"
 	"roomd/wsedge/web"
@@ -285,19 +286,8 @@ func (e *Edge) roomQuotas(ip, userID string) []rooms.RoomQuota {
 	return quotas
 }
 
-func joinStatus(err error) int {
-	switch {
-	case errors.Is(err, rooms.ErrRoomNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrRoomQuota):
-		return http.StatusTooManyRequests
-	case errors.Is(err, rooms.ErrInvalidRoomID), errors.Is(err, rooms.ErrInvalidArgument):
-		return http.StatusBadRequest
-	case errors.Is(err, rooms.ErrClosed), errors.Is(err, rooms.ErrLimit):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// joinStatus is the HTTP status of an upgrade the Hub refused.
+func joinStatus(err error) int { return errcode.Of(err).HTTP }
 
 // track registers a new connection; false once shutdown has begun.
 func (e *Edge) track(c *conn) bool {

@@ -2,7 +2,6 @@ package wsedge
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"roomd/rooms"
+	"roomd/rooms/errcode"
 	"roomd/wsedge/protocol"
 	"roomd/wsedge/token"
 )
@@ -218,31 +218,7 @@ func (s *session) failWith(req protocol.Request, err error) {
 }
 
 // protocolCode is the client protocol's error code for a Hub error.
-func protocolCode(err error) string {
-	switch {
-	case errors.Is(err, rooms.ErrInvalidRoomID):
-		return protocol.CodeInvalidRoom
-	case errors.Is(err, rooms.ErrRoomNotFound):
-		return protocol.CodeNotFound
-	case errors.Is(err, rooms.ErrRoomFull):
-		return protocol.CodeFull
-	case errors.Is(err, rooms.ErrBanned):
-		return protocol.CodeForbidden
-	case errors.Is(err, rooms.ErrAlreadyJoined):
-		return protocol.CodeAlreadyJoined
-	case errors.Is(err, rooms.ErrNotJoined):
-		return protocol.CodeNotJoined
-	case errors.Is(err, rooms.ErrNoPresence):
-		return protocol.CodePresenceOff
-	case errors.Is(err, rooms.ErrGap):
-		return protocol.CodeGap
-	case errors.Is(err, rooms.ErrRoomQuota): // before ErrLimit, which it also is
-		return protocol.CodeRoomQuota
-	case errors.Is(err, rooms.ErrLimit), errors.Is(err, rooms.ErrClosed):
-		return protocol.CodeUnavailable
-	}
-	return protocol.CodeInternal
-}
+func protocolCode(err error) string { return errcode.Of(err).Protocol }
 
 // protocolFrame encodes a message for session clients; like messageFrame it
 // runs once per message for all of them.

@@ -14,6 +14,7 @@ import (
 
 	roomdv1 "roomd/gen/roomd/v1"
 	"roomd/rooms"
+	"roomd/rooms/errcode"
 )
 
 // Page sizes: what page_size 0 means, and the most one page holds.
@@ -52,28 +53,7 @@ func NewServiceWithOptions(hub *rooms.Hub, opts Options) *Service {
 
 // statusOf turns a Hub error into a gRPC status with the same message.
 func statusOf(err error) error {
-	code := codes.Internal
-	switch {
-	case errors.Is(err, rooms.ErrInvalidRoomID), errors.Is(err, rooms.ErrInvalidArgument):
-		code = codes.InvalidArgument
-	case errors.Is(err, rooms.ErrRoomExists):
-		code = codes.AlreadyExists
-	case errors.Is(err, rooms.ErrRoomNotFound), errors.Is(err, rooms.ErrClientNotFound), errors.Is(err, rooms.ErrBanNotFound):
-		code = codes.NotFound
-	case errors.Is(err, rooms.ErrNoUserID):
-		code = codes.FailedPrecondition
-	case errors.Is(err, rooms.ErrRoomFull), errors.Is(err, rooms.ErrLimit), errors.Is(err, rooms.ErrWatcherTooSlow):
-		code = codes.ResourceExhausted
-	case errors.Is(err, rooms.ErrBanned):
-		code = codes.PermissionDenied
-	case errors.Is(err, rooms.ErrClosed):
-		code = codes.Unavailable
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	}
-	return status.Error(code, err.Error())
+	return status.Error(errcode.Of(err).GRPC, err.Error())
 }
 
 func roomProto(r rooms.RoomInfo) *roomdv1.Room {
