@@ -5,25 +5,27 @@ import (
 	"fmt"
 )
 
-// Kinds of error the Hub returns. Match them with errors.Is; the admin API
-// maps each to a gRPC code. The errors themselves carry a message that names
-// the room or client, written for a person.
+// Kinds of error the Hub returns. Match them with errors.Is. What each is on
+// the wire (gRPC code, HTTP status, client protocol code) is the table in
+// package rooms/errcode, which fails its test until a new kind has a row.
+// The errors themselves carry a message that names the room or client,
+// written for a person.
 var (
-	ErrInvalidRoomID   = errors.New("invalid room id")              // InvalidArgument
-	ErrInvalidArgument = errors.New("invalid argument")             // InvalidArgument
-	ErrRoomExists      = errors.New("room already exists")          // AlreadyExists
-	ErrRoomNotFound    = errors.New("room not found")               // NotFound
-	ErrClientNotFound  = errors.New("client not found")             // NotFound
-	ErrRoomFull        = errors.New("room is full")                 // ResourceExhausted
-	ErrBanned          = errors.New("user is banned")               // PermissionDenied
-	ErrBanNotFound     = errors.New("ban not found")                // NotFound
-	ErrNoUserID        = errors.New("no user id")                   // FailedPrecondition
-	ErrLimit           = errors.New("server limit reached")         // ResourceExhausted
-	ErrRoomQuota       = fmt.Errorf("%w: room quota", ErrLimit)     // a RoomQuota is spent; also an ErrLimit
-	ErrGap             = errors.New("history gap")                  // the client must rejoin without resuming
-	ErrNotJoined       = errors.New("not a member of the room")     // FailedPrecondition
-	ErrAlreadyJoined   = errors.New("already a member of the room") // AlreadyExists
-	ErrNoPresence      = errors.New("room has presence off")        // FailedPrecondition: its members are not listed
+	ErrInvalidRoomID   = errors.New("invalid room id")
+	ErrInvalidArgument = errors.New("invalid argument")
+	ErrRoomExists      = errors.New("room already exists")
+	ErrRoomNotFound    = errors.New("room not found")
+	ErrClientNotFound  = errors.New("client not found")
+	ErrRoomFull        = errors.New("room is full")
+	ErrBanned          = errors.New("user is banned")
+	ErrBanNotFound     = errors.New("ban not found")
+	ErrNoUserID        = errors.New("no user id")
+	ErrLimit           = errors.New("server limit reached")
+	ErrRoomQuota       = fmt.Errorf("%w: room quota", ErrLimit) // a RoomQuota is spent; also an ErrLimit
+	ErrGap             = errors.New("history gap")              // the client must rejoin without resuming
+	ErrNotJoined       = errors.New("not a member of the room")
+	ErrAlreadyJoined   = errors.New("already a member of the room")
+	ErrNoPresence      = errors.New("room has presence off") // its members are not listed
 	ErrClosed          = errors.New("server is shutting down")
 )
 
