@@ -81,6 +81,9 @@ func TestJoinListsAPageAndMembersPagesOn(t *testing.T) {
 	// Leaves keep the roster in step: the admin listing (the same roster)
 	// and Members agree with who is left.
 	for i := 0; i < 250; i += 3 {
+		if want[i] == ann.ID() {
+			continue // ann asks below; ids are random, so she may sort here
+		}
 		c, _ := h.client(want[i])
 		h.Leave(c, CauseClosedByClient, CloseNormal, "")
 	}
@@ -94,8 +97,8 @@ func TestJoinListsAPageAndMembersPagesOn(t *testing.T) {
 	if err != nil || more || !slices.Equal(ids(admin), left) {
 		t.Fatalf("after leaves Clients = %d ids (more %v, %v), want the %d left in order", len(admin), more, err, len(left))
 	}
-	page, _ := h.Members(ann, "big", "", 1000, nil)
-	if page.Count != len(left) || !slices.Equal(ids(page.Members), left) {
+	page, err := h.Members(ann, "big", "", 1000, nil)
+	if err != nil || page.Count != len(left) || !slices.Equal(ids(page.Members), left) {
 		t.Fatalf("after leaves Members = count %d, %d ids; want %d in order", page.Count, len(page.Members), len(left))
 	}
 }
