@@ -196,7 +196,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		rooms.JoinOptions{AutoCreate: e.cfg.AutoCreate, Quotas: e.roomQuotas(c.ip, grant.UserID)})
 	if errors.Is(err, rooms.ErrBanned) {
 		e.untrack(c)
-		e.refuseAfterUpgrade(w, r, CloseForbidden, err.Error())
+		e.refuseAfterUpgrade(w, r, rooms.CloseForbidden, err.Error())
 		return
 	}
 	if err != nil {
@@ -259,7 +259,7 @@ func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 		// the status of a failed upgrade (it sees 1006, like a network
 		// drop) but can read a close code and reason, and stop retrying.
 		// Nothing is joined or read, so the page gains nothing else.
-		e.refuseAfterUpgrade(w, r, CloseForbidden, originRefusal(r.Header.Get("Origin")))
+		e.refuseAfterUpgrade(w, r, rooms.CloseForbidden, originRefusal(r.Header.Get("Origin")))
 		return false
 	}
 	if e.cfg.Tokens == nil {

@@ -56,7 +56,7 @@ func messageFrame(m *rooms.Message) any {
 // closeFrame encodes a close frame; the reason is cut to fit a control frame
 // without splitting a UTF-8 sequence. Code 1005 (no status) sends no body.
 func closeFrame(code rooms.CloseCode, reason string) []byte {
-	if code == 1005 {
+	if code == rooms.CloseNoStatus {
 		return appendFrame(nil, opClose, nil)
 	}
 	reason = truncateUTF8(reason, maxCloseReason)
