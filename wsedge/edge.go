@@ -20,17 +20,14 @@ import (
 	"roomd/wsedge/web"
 )
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config; MaxMessageBytes's is
+// rooms.DefaultMaxMessageBytes, which the admin API shares.
 const (
-	DefaultMaxMessageBytes = 64 << 10
-	DefaultPingInterval    = 25 * time.Second
-	DefaultPongTimeout     = 20 * time.Second
-	DefaultWriteTimeout    = 10 * time.Second
-	DefaultCloseTimeout    = 3 * time.Second
+	DefaultPingInterval = 25 * time.Second
+	DefaultPongTimeout  = 20 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultCloseTimeout = 3 * time.Second
 )
-
-// MaxUserIDLength bounds ?user=.
-const MaxUserIDLength = 128
 
 // Config configures an Edge. Zero values mean the documented defaults.
 type Config struct {
@@ -116,7 +113,7 @@ type Edge struct {
 // New returns an Edge serving cfg.Hub.
 func New(cfg Config) *Edge {
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+		cfg.MaxMessageBytes = rooms.DefaultMaxMessageBytes
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = DefaultPingInterval
@@ -263,8 +260,8 @@ func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if e.cfg.Tokens == nil {
-		if user := r.URL.Query().Get("user"); len(user) > MaxUserIDLength || !utf8.ValidString(user) {
-			http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
+		if user := r.URL.Query().Get("user"); len(user) > rooms.MaxIDBytes || !utf8.ValidString(user) {
+			http.Error(w, "user must be valid UTF-8 of at most "+strconv.Itoa(rooms.MaxIDBytes)+" bytes", http.StatusBadRequest)
 			return false
 		}
 	}

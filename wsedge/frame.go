@@ -16,10 +16,6 @@ const (
 	opPong   = 0xA
 )
 
-// maxCloseReason is what is left of a control frame's 125 bytes after the
-// two-byte close code.
-const maxCloseReason = 123
-
 // appendFrame appends one unmasked, final server frame.
 func appendFrame(dst []byte, opcode byte, payload []byte) []byte {
 	dst = append(dst, 0x80|opcode)
@@ -59,7 +55,7 @@ func closeFrame(code rooms.CloseCode, reason string) []byte {
 	if code == rooms.CloseNoStatus {
 		return appendFrame(nil, opClose, nil)
 	}
-	reason = truncateUTF8(reason, maxCloseReason)
+	reason = truncateUTF8(reason, rooms.MaxCloseReasonBytes)
 	body := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
 	return appendFrame(nil, opClose, append(body, reason...))
 }
