@@ -4,19 +4,28 @@ package rooms
 // numbers are used on the wire, in WatchRoom events and in logs.
 type CloseCode uint16
 
-// Close codes roomd sends. The 4xxx codes are roomd's own (RFC 6455 reserves
-// 4000-4999 for applications); the README documents all of them.
+// Close codes roomd sends or reports. The 4xxx codes are roomd's own (RFC
+// 6455 reserves 4000-4999 for applications); the README documents all of
+// them. Every one is named here and by String, so that no other package
+// spells a close code as a number.
 const (
 	CloseNormal          CloseCode = 1000 // the peer or the server ended the session normally
 	CloseGoingAway       CloseCode = 1001 // the server is shutting down
 	CloseProtocolError   CloseCode = 1002 // the peer broke RFC 6455
+	CloseNoStatus        CloseCode = 1005 // never sent: the peer's close frame carried no code
 	CloseAbnormal        CloseCode = 1006 // never sent: the connection dropped without a close frame
 	CloseInvalidPayload  CloseCode = 1007 // a text message that is not valid UTF-8
 	ClosePolicyViolation CloseCode = 1008 // the peer broke a server rule
 	CloseMessageTooBig   CloseCode = 1009 // a message over the read limit
+	CloseInternalError   CloseCode = 1011 // the server failed while serving this connection
 	CloseKicked          CloseCode = 4000 // kicked through the admin API; the reason is the admin's
 	CloseRoomDeleted     CloseCode = 4001 // the room was deleted
 	CloseSlowConsumer    CloseCode = 4002 // the member could not keep up with the room
+	// CloseUnauthorized and CloseForbidden refuse a connection after the
+	// upgrade: a browser cannot read the HTTP status of a failed upgrade,
+	// but it can read a close code and reason.
+	CloseUnauthorized CloseCode = 4401 // missing, malformed, expired or wrongly signed token
+	CloseForbidden    CloseCode = 4403 // room not in the token, banned, or an origin that may not connect
 )
 
 // String names the code for logs.
@@ -28,6 +37,8 @@ func (c CloseCode) String() string {
 		return "going away"
 	case CloseProtocolError:
 		return "protocol error"
+	case CloseNoStatus:
+		return "no status"
 	case CloseAbnormal:
 		return "abnormal"
 	case CloseInvalidPayload:
@@ -36,12 +47,18 @@ func (c CloseCode) String() string {
 		return "policy violation"
 	case CloseMessageTooBig:
 		return "message too big"
+	case CloseInternalError:
+		return "internal error"
 	case CloseKicked:
 		return "kicked"
 	case CloseRoomDeleted:
 		return "room deleted"
 	case CloseSlowConsumer:
 		return "slow consumer"
+	case CloseUnauthorized:
+		return "unauthorized"
+	case CloseForbidden:
+		return "forbidden"
 	}
 	return "other"
 }

@@ -14,14 +14,6 @@ import (
 	"roomd/wsedge/token"
 )
 
-// Close codes for refusals after the upgrade. Browsers cannot read the HTTP
-// status of a failed upgrade, so authentication and authorization failures
-// upgrade and then close with one of these and a readable reason.
-const (
-	CloseUnauthorized rooms.CloseCode = 4401 // missing, malformed, expired or wrongly signed token
-	CloseForbidden    rooms.CloseCode = 4403 // room not in the token, or banned
-)
-
 // originAllowed applies AllowedOrigins: a request without Origin is not from
 // a browser page and is allowed; a page served from the host the request
 // was sent to (roomd's own demo page) is always allowed; "*" allows every
@@ -72,10 +64,10 @@ func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.Clo
 	}
 	g, err := e.cfg.Tokens.Verify(q.Get("token"))
 	if err != nil {
-		return nil, CloseUnauthorized, err.Error()
+		return nil, rooms.CloseUnauthorized, err.Error()
 	}
 	if roomID != "" && !g.AllowsRoom(roomID) {
-		return nil, CloseForbidden, "room " + roomID + " is not in your token"
+		return nil, rooms.CloseForbidden, "room " + roomID + " is not in your token"
 	}
 	return g, 0, ""
 }

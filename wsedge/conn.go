@@ -69,7 +69,7 @@ func (c *conn) attach(sock net.Conn, tokenExpires time.Time) {
 	}
 	c.ping = time.AfterFunc(c.edge.cfg.PingInterval, c.onPingTimer)
 	if !tokenExpires.IsZero() {
-		c.expiry = time.AfterFunc(time.Until(tokenExpires), func() { c.Close(CloseUnauthorized, "token expired") })
+		c.expiry = time.AfterFunc(time.Until(tokenExpires), func() { c.Close(rooms.CloseUnauthorized, "token expired") })
 	}
 	start := c.startWriterLocked()
 	c.mu.Unlock()
@@ -472,7 +472,7 @@ func (c *conn) recoverPanic() {
 	if p := recover(); p != nil {
 		c.edge.log.Error("panic while serving a connection; closing it", "client", c.client.ID(), "panic", p)
 		c.readErr = errPanic(p)
-		c.Close(rooms.CloseCode(1011), "internal error")
+		c.Close(rooms.CloseInternalError, "internal error")
 	}
 }
 

@@ -21,17 +21,14 @@ import (
 	"roomd/wsedge/web"
 )
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config; MaxMessageBytes's is
+// rooms.DefaultMaxMessageBytes, which the admin API shares.
 const (
-	DefaultMaxMessageBytes = 64 << 10
-	DefaultPingInterval    = 25 * time.Second
-	DefaultPongTimeout     = 20 * time.Second
-	DefaultWriteTimeout    = 10 * time.Second
-	DefaultCloseTimeout    = 3 * time.Second
+	DefaultPingInterval = 25 * time.Second
+	DefaultPongTimeout  = 20 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultCloseTimeout = 3 * time.Second
 )
-
-// MaxUserIDLength bounds ?user=.
-const MaxUserIDLength = 128
 
 // Config configures an Edge. Zero values mean the documented defaults.
 type Config struct {
@@ -117,7 +114,7 @@ type Edge struct {
 // New returns an Edge serving cfg.Hub.
 func New(cfg Config) *Edge {
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+		cfg.MaxMessageBytes = rooms.DefaultMaxMessageBytes
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = DefaultPingInterval
@@ -197,7 +194,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 		rooms.JoinOptions{AutoCreate: e.cfg.AutoCreate, Quotas: e.roomQuotas(c.ip, grant.UserID)})
 	if errors.Is(err, rooms.ErrBanned) {
 		e.untrack(c)
-		e.refuseAfterUpgrade(w, r, CloseForbidden, err.Error())
+		e.refuseAfterUpgrade(w, r, rooms.CloseForbidden, err.Error())
 		return
 	}
 	if err != nil {
@@ -260,12 +257,12 @@ func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 		// the status of a failed upgrade (it sees 1006, like a network
 		// drop) but can read a close code and reason, and stop retrying.
 		// Nothing is joined or read, so the page gains nothing else.
-		e.refuseAfterUpgrade(w, r, CloseForbidden, originRefusal(r.Header.Get("Origin")))
+		e.refuseAfterUpgrade(w, r, rooms.CloseForbidden, originRefusal(r.Header.Get("Origin")))
 		return false
 	}
 	if e.cfg.Tokens == nil {
-		if user := r.URL.Query().Get("user"); len(user) > MaxUserIDLength || !utf8.ValidString(user) {
-			http.Error(w, "user must be valid UTF-8 of at most 128 bytes", http.StatusBadRequest)
+		if user := r.URL.Query().Get("user"); len(user) > rooms.MaxIDBytes || !utf8.ValidString(user) {
+			http.Error(w, "user must be valid UTF-8 of at most "+strconv.Itoa(rooms.MaxIDBytes)+" bytes", http.StatusBadRequest)
 			return false
 		}
 	}

@@ -16,10 +16,6 @@ const (
 	opPong   = 0xA
 )
 
-// maxCloseReason is what is left of a control frame's 125 bytes after the
-// two-byte close code.
-const maxCloseReason = 123
-
 // appendFrame appends one unmasked, final server frame.
 func appendFrame(dst []byte, opcode byte, payload []byte) []byte {
 	dst = append(dst, 0x80|opcode)
@@ -56,10 +52,10 @@ func messageFrame(m *rooms.Message) any {
 // closeFrame encodes a close frame; the reason is cut to fit a control frame
 // without splitting a UTF-8 sequence. Code 1005 (no status) sends no body.
 func closeFrame(code rooms.CloseCode, reason string) []byte {
-	if code == 1005 {
+	if code == rooms.CloseNoStatus {
 		return appendFrame(nil, opClose, nil)
 	}
-	reason = truncateUTF8(reason, maxCloseReason)
+	reason = truncateUTF8(reason, rooms.MaxCloseReasonBytes)
 	body := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
 	return appendFrame(nil, opClose, append(body, reason...))
 }

@@ -190,7 +190,7 @@ func TestSocketCountsReturnToZeroWhateverPathASocketLeavesBy(t *testing.T) {
 			}
 			defer ws.Close()
 			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, int(CloseForbidden)) {
+			if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, int(rooms.CloseForbidden)) {
 				t.Errorf("foreign origin: %v, want 4403", err)
 			}
 		},

@@ -296,7 +296,7 @@ func (f *frameReader) control(h frameHeader, ctl controlHandler) error {
 		}
 		ctl.onPong()
 	case opClose:
-		code, reason := rooms.CloseCode(1005), ""
+		code, reason := rooms.CloseNoStatus, ""
 		switch {
 		case len(body) == 1:
 			return violation(rooms.CloseProtocolError, "close frame with a one-byte body")

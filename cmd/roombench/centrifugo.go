@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"roomd/rooms"
 )
 
 // Targets and how each publishes.
@@ -329,7 +331,7 @@ func slowCode(target string) int {
 	if target == targetCentrifugo {
 		return centrifugoSlowCode
 	}
-	return 4002
+	return int(rooms.CloseSlowConsumer)
 }
 
 // isCentrifugo reports whether cfg drives Centrifugo.

@@ -80,7 +80,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&cfg.adminGRPC, "admin-grpc", "127.0.0.1:9090", "admin gRPC address")
 	fs.StringVar(&cfg.adminHTTP, "admin-http", "127.0.0.1:9091", "admin REST gateway address (also /healthz and /openapi.json)")
 	fs.BoolVar(&cfg.autoCreate, "auto-create", true, "a client joining a missing room creates it; when false the upgrade is refused with 404")
-	fs.Int64Var(&cfg.maxMessageBytes, "max-message-bytes", wsedge.DefaultMaxMessageBytes, "largest message a client may send; a bigger one closes it with 1009")
+	fs.Int64Var(&cfg.maxMessageBytes, "max-message-bytes", rooms.DefaultMaxMessageBytes, "largest message a client may send; a bigger one closes it with 1009")
 	fs.IntVar(&cfg.maxQueueBytes, "max-queue-bytes", rooms.DefaultMaxQueueBytes, "bound of each client's send queue; a client over it is closed with 4002")
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", wsedge.DefaultPingInterval, "how often the server pings each client")
 	fs.DurationVar(&cfg.pongTimeout, "pong-timeout", wsedge.DefaultPongTimeout, "a client silent for ping-interval+pong-timeout is dropped; a message must be whole within pong-timeout of its first frame (1008 beyond)")

@@ -12,21 +12,15 @@ import (
 )
 
 // Limits on admin input. A request over one is INVALID_ARGUMENT with a
-// message naming the field, before anything is changed.
+// message naming the field, before anything is changed. The limits the
+// WebSocket edge shares (reason and id bytes, the default payload size) are
+// rooms.MaxCloseReasonBytes, rooms.MaxIDBytes and rooms.DefaultMaxMessageBytes.
 const (
 	MaxMetadataEntries    = 32
 	MaxMetadataKeyBytes   = 64
 	MaxMetadataValueBytes = 1024
-	// MaxReasonBytes is what fits in a WebSocket close frame (125 bytes of
-	// payload less the 2-byte code), so a kick reason arrives whole.
-	MaxReasonBytes = 123
-	// MaxIDBytes bounds user and client ids, as the WebSocket edge does.
-	MaxIDBytes = 128
 	// MaxBanSeconds is rooms.MaxBanDuration in seconds: one year.
 	MaxBanSeconds = uint32(rooms.MaxBanDuration / time.Second)
-	// DefaultMaxPayloadBytes bounds a Publish or SendToClient payload when
-	// Options leaves it 0; it matches the WebSocket edge's default.
-	DefaultMaxPayloadBytes = 64 << 10
 )
 
 func invalid(format string, args ...any) error {
@@ -45,15 +39,15 @@ func firstError(checks ...error) error {
 
 // checkID bounds a user or client id; field names it.
 func checkID(field, id string) error {
-	if len(id) > MaxIDBytes {
-		return invalid("%s is %d bytes; the limit is %d", field, len(id), MaxIDBytes)
+	if len(id) > rooms.MaxIDBytes {
+		return invalid("%s is %d bytes; the limit is %d", field, len(id), rooms.MaxIDBytes)
 	}
 	return nil
 }
 
 func checkReason(reason string) error {
-	if len(reason) > MaxReasonBytes {
-		return invalid("reason is %d bytes; the limit is %d, what fits in a WebSocket close frame", len(reason), MaxReasonBytes)
+	if len(reason) > rooms.MaxCloseReasonBytes {
+		return invalid("reason is %d bytes; the limit is %d, what fits in a WebSocket close frame", len(reason), rooms.MaxCloseReasonBytes)
 	}
 	return nil
 }

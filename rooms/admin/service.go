@@ -35,7 +35,7 @@ type Options struct {
 	// MaxPayloadBytes bounds the text or binary payload of Publish and
 	// SendToClient; give it the WebSocket edge's read limit, so that no
 	// member receives more than a member may send. 0 means
-	// DefaultMaxPayloadBytes.
+	// rooms.DefaultMaxMessageBytes, the edge's default too.
 	MaxPayloadBytes int
 }
 
@@ -46,7 +46,7 @@ func NewService(hub *rooms.Hub) *Service { return NewServiceWithOptions(hub, Opt
 func NewServiceWithOptions(hub *rooms.Hub, opts Options) *Service {
 	s := &Service{hub: hub, maxPayloadBytes: opts.MaxPayloadBytes}
 	if s.maxPayloadBytes <= 0 {
-		s.maxPayloadBytes = DefaultMaxPayloadBytes
+		s.maxPayloadBytes = rooms.DefaultMaxMessageBytes
 	}
 	return s
 }
@@ -90,9 +90,9 @@ func pageRequest(size int32, token string) (int, string, error) {
 		return 0, "", err
 	}
 	// A token this server hands out holds a room or client id, which is
-	// never longer than MaxIDBytes.
+	// never longer than rooms.MaxIDBytes.
 	after, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(after) > MaxIDBytes {
+	if err != nil || len(after) > rooms.MaxIDBytes {
 		return 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not one this server handed out", truncate(token, 64))
 	}
 	return n, string(after), nil

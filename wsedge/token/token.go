@@ -24,15 +24,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"roomd/rooms"
 )
 
 // MaxLength bounds a token before it is parsed at all.
 const MaxLength = 4096
-
-// MaxSubjectLength bounds sub, the user id: the admin API takes user ids of
-// at most 128 bytes, so a longer one could neither be kicked by user nor
-// unbanned.
-const MaxSubjectLength = 128
 
 // leeway absorbs clock skew between the token issuer and this server for
 // nbf (a token minted just now by an issuer whose clock runs ahead). It does
@@ -157,8 +154,10 @@ func (v *Verifier) Verify(raw string) (*Grant, error) {
 	switch n := len(claims.Subject); {
 	case n == 0:
 		return nil, invalid("token has no sub")
-	case n > MaxSubjectLength:
-		return nil, invalid("token sub is %d bytes; user ids are at most %d", n, MaxSubjectLength)
+	case n > rooms.MaxIDBytes:
+		// The admin API takes user ids of at most this, so a longer one
+		// could neither be kicked by user nor unbanned.
+		return nil, invalid("token sub is %d bytes; user ids are at most %d", n, rooms.MaxIDBytes)
 	}
 	g := &Grant{UserID: claims.Subject, Rooms: claims.Rooms, CanPublish: claims.Publish == nil || *claims.Publish}
 	if claims.ExpiresAt != nil {

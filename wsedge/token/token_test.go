@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"roomd/rooms"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -73,7 +75,7 @@ func TestVerifyHS256(t *testing.T) {
 		"just expired": {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": now.Add(-2 * time.Second).Unix()}), "token expired"},
 		"expires now":  {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": now.Unix()}), "token expired"},
 		// The admin API could not name this user to kick or unban it.
-		"long sub":    {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("u", MaxSubjectLength+1)}), "token sub is 129 bytes; user ids are at most 128"},
+		"long sub":    {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("u", rooms.MaxIDBytes+1)}), "token sub is 129 bytes; user ids are at most 128"},
 		"not yet":     {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "nbf": now.Add(time.Minute).Unix()}), "token not valid yet"},
 		"wrong key":   {sign(t, jwt.SigningMethodHS256, []byte("another secret of at least 32 bytes!"), good), "token signature invalid"},
 		"no sub":      {sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"rooms": []string{"*"}}), "token has no sub"},
@@ -101,7 +103,7 @@ func TestVerifyEdges(t *testing.T) {
 	for name, claims := range map[string]jwt.MapClaims{
 		"nbf inside the leeway": {"sub": "a", "nbf": now.Add(3 * time.Second).Unix()},
 		"exp a second ahead":    {"sub": "a", "exp": now.Add(time.Second).Unix()},
-		"128-byte sub":          {"sub": strings.Repeat("u", MaxSubjectLength)},
+		"128-byte sub":          {"sub": strings.Repeat("u", rooms.MaxIDBytes)},
 	} {
 		if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, secret, claims)); err != nil {
 			t.Errorf("%s: %v, want accepted", name, err)
@@ -176,7 +178,7 @@ func FuzzVerify(f *testing.F) {
 		if _, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return secret, nil }, jwt.WithValidMethods([]string{"HS256"})); err != nil || g.UserID == "" {
 			t.Fatalf("accepted a token jwt itself rejects: %v", err)
 		}
-		if len(g.UserID) > MaxSubjectLength {
+		if len(g.UserID) > rooms.MaxIDBytes {
 			t.Fatalf("accepted a %d-byte sub", len(g.UserID))
 		}
 	})
