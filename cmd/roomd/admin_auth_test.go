@@ -245,7 +245,7 @@ func TestAdminTokenFromFileAndEnvironment(t *testing.T) {
 	t.Run("environment", func(t *testing.T) {
 		cfg, err := parseConfig(nil, func(k string) string {
 			return map[string]string{"ROOMD_ADMIN_TOKEN": "from-env", "ROOMD_ADMIN_GRPC": "0.0.0.0:9090"}[k]
-		}, io.Discard, io.Discard)
+		}, io.Discard)
 		if err != nil {
 			t.Fatalf("a token from ROOMD_ADMIN_TOKEN should allow a public admin address: %v", err)
 		}
@@ -260,7 +260,7 @@ func TestAdminTokenFromFileAndEnvironment(t *testing.T) {
 func runFails(t *testing.T, want string, args ...string) {
 	t.Helper()
 	base := []string{"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0"}
-	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard, io.Discard)
+	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestAdminSecurityFlags(t *testing.T) {
 		{args: []string{"-admin-grpc", "localhost:9090", "-admin-http", "[::1]:9091"}},
 		{args: []string{"-tls-cert", "c.pem", "-tls-key", "k.pem"}},
 	} {
-		_, err := parseConfig(tc.args, func(string) string { return "" }, io.Discard, io.Discard)
+		_, err := parseConfig(tc.args, func(string) string { return "" }, io.Discard)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%q: refused with %v, want accepted", tc.args, err)

@@ -71,11 +71,12 @@ func envName(flagName string) string {
 // parseConfig reads flags from args and, for flags not given there, from
 // the environment through getenv.
 // Asked for help (-h), it writes the usage to stdout and returns
-// flag.ErrHelp; on a mistake the flag package writes the usage to stderr.
-func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (config, error) {
+// flag.ErrHelp. A mistake is only returned, for the caller to print as one
+// line: the flag package's own report and usage would bury it.
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("roomd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.listen, "listen", ":8080", "public HTTP/WebSocket address (GET /ws/{room_id})")
 	fs.StringVar(&cfg.adminGRPC, "admin-grpc", "127.0.0.1:9090", "admin gRPC address")
 	fs.StringVar(&cfg.adminHTTP, "admin-http", "127.0.0.1:9091", "admin REST gateway address (also /healthz and /openapi.json)")
@@ -97,14 +98,14 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.IntVar(&cfg.maxRoomsPerIP, "max-rooms-per-ip", 1000, "rooms the clients of one remote IP may have made by joining that still exist (429, room_quota beyond); 0: unlimited")
 	fs.IntVar(&cfg.maxRoomsPerUser, "max-rooms-per-user", 1000, "with client tokens, the same per user (token sub); 0: unlimited")
 	fs.IntVar(&cfg.maxClientsPerRoom, "max-clients-per-room", 50000, "cap on every room's members, whatever its max_clients; 0: no cap")
-	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages per second a client may send on average (1008 beyond); 0: unlimited")
+	fs.Float64Var(&cfg.messageRate, "max-message-rate", 100, "messages (client protocol: requests) per second a client may send on average (1008 beyond); a join, leave or member page costs one more per 100 members it reaches; 0: unlimited")
 	fs.IntVar(&cfg.messageBurst, "max-message-burst", 200, "messages a client may send at once above the rate")
 	// Client protocol
 	fs.IntVar(&cfg.historySize, "history-size", 100, "messages each room keeps for client protocol connections resuming after a reconnect (rooms may set their own)")
 	fs.Int64Var(&cfg.historyBytesPerRoom, "history-bytes-per-room", rooms.DefaultMaxRoomHistoryBytes, "bytes of messages each room keeps at most, whatever -history-size; the oldest go first, and a resume from before them is a gap")
 	fs.Int64Var(&cfg.historyBytes, "history-bytes", rooms.DefaultMaxHistoryBytes, "bytes of messages all rooms keep together; when spent, a room drops its own oldest to keep a new one, or keeps none")
 	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
-	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "a socket on -listen that has not sent a whole request by then, from accept or from its last response, is cut off (TLS handshake apart); on the admin listeners, request headers only")
+	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "a socket on -listen that has not sent a whole request by then, from accept or from its last response, is cut off (a TLS handshake gets as long again, before it); on the admin listeners, request headers only")
 	// Admin security
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
 	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "file holding the admin token (surrounding whitespace trimmed); instead of -admin-token")
@@ -124,7 +125,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return cfg, flag.ErrHelp
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, fmt.Errorf("%v (roomd -h lists the flags)", err)
 	}
 	if fs.NArg() > 0 {
 		return cfg, unexpectedArguments(fs, args)

@@ -14,7 +14,7 @@ func TestFlagsFallBackToEnvironment(t *testing.T) {
 		"ROOMD_PING_INTERVAL":   "3s",
 		"ROOMD_LISTEN":          ":1",
 	}
-	cfg, err := parseConfig([]string{"-listen", ":2"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	cfg, err := parseConfig([]string{"-listen", ":2"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestBadConfigIsRefusedWithTheName(t *testing.T) {
 		{env: map[string]string{"ROOMD_HISTORY_BYTES_PER_ROOM": "-1"}, want: "-history-bytes-per-room"},
 		{args: []string{"extra"}, want: "unexpected arguments"},
 	} {
-		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("args %q env %v: error %v, want one naming %s", tc.args, tc.env, err, tc.want)
 		}

@@ -67,7 +67,7 @@ type testServer struct {
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	base := []string{"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0", "-shutdown-timeout", "5s"}
-	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard, io.Discard)
+	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func main() {
 // ends, and returns the exit code. Every error that stops it is printed the
 // same way, "roomd: ..." on stderr.
 func roomd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := parseConfig(args, getenv, stdout, stderr)
+	cfg, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
