@@ -125,7 +125,7 @@ func testAgainstInProcessServer(t *testing.T, reader string) {
 	}
 	httpSrv := &http.Server{Handler: edge.Handler()}
 	go httpSrv.Serve(wsLn)
-	grpcSrv, _ := roomadmin.NewGRPCServer(roomadmin.NewService(hub))
+	grpcSrv, _ := roomadmin.NewGRPCServer(roomadmin.NewService(roomadmin.HubRooms(hub)))
 	go grpcSrv.Serve(grpcLn)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

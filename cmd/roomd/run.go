@@ -129,7 +129,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
-		admin.NewServiceWithOptions(hub, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
+		admin.NewServiceWithOptions(admin.HubRooms(hub), admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
 		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log})...)
 	// The gateway reaches the same gRPC server in process, without TLS; the
 	// server still checks the token it forwards.

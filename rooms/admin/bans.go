@@ -54,7 +54,7 @@ func (s *Service) ListBans(_ context.Context, req *roomdv1.ListBansRequest) (*ro
 	if err != nil {
 		return nil, err
 	}
-	page, more := s.hub.Bans(afterUser, afterRoom, size)
+	page, more := s.rooms.Bans(afterUser, afterRoom, size)
 	resp := &roomdv1.ListBansResponse{Bans: make([]*roomdv1.Ban, len(page))}
 	for i, b := range page {
 		resp.Bans[i] = banProto(b)
@@ -69,7 +69,7 @@ func (s *Service) Unban(_ context.Context, req *roomdv1.UnbanRequest) (*roomdv1.
 	if err := checkID("user_id", req.GetUserId()); err != nil {
 		return nil, err
 	}
-	lifted, err := s.hub.Unban(req.GetUserId())
+	lifted, err := s.rooms.Unban(req.GetUserId())
 	if err != nil {
 		return nil, statusOf(err)
 	}

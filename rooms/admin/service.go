@@ -23,10 +23,10 @@ const (
 	MaxPageSize     = 1000
 )
 
-// Service implements roomdv1.RoomServiceServer on a Hub.
+// Service implements roomdv1.RoomServiceServer on Rooms.
 type Service struct {
 	roomdv1.UnimplementedRoomServiceServer
-	hub             *rooms.Hub
+	rooms           Rooms
 	maxPayloadBytes int
 }
 
@@ -39,19 +39,20 @@ type Options struct {
 	MaxPayloadBytes int
 }
 
-// NewService returns the admin service for hub with the default Options.
-func NewService(hub *rooms.Hub) *Service { return NewServiceWithOptions(hub, Options{}) }
+// NewService returns the admin service for r with the default Options;
+// HubRooms(hub) serves one Hub.
+func NewService(r Rooms) *Service { return NewServiceWithOptions(r, Options{}) }
 
-// NewServiceWithOptions returns the admin service for hub.
-func NewServiceWithOptions(hub *rooms.Hub, opts Options) *Service {
-	s := &Service{hub: hub, maxPayloadBytes: opts.MaxPayloadBytes}
+// NewServiceWithOptions returns the admin service for r.
+func NewServiceWithOptions(r Rooms, opts Options) *Service {
+	s := &Service{rooms: r, maxPayloadBytes: opts.MaxPayloadBytes}
 	if s.maxPayloadBytes <= 0 {
 		s.maxPayloadBytes = rooms.DefaultMaxMessageBytes
 	}
 	return s
 }
 
-// statusOf turns a Hub error into a gRPC status with the same message.
+// statusOf turns a rooms error into a gRPC status with the same message.
 func statusOf(err error) error {
 	return status.Error(errcode.Of(err).GRPC, err.Error())
 }
@@ -131,7 +132,7 @@ func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) 
 	if req.HistorySize != nil {
 		history = int(*req.HistorySize)
 	}
-	info, err := s.hub.CreateRoom(req.GetRoomId(), rooms.RoomOptions{
+	info, err := s.rooms.CreateRoom(req.GetRoomId(), rooms.RoomOptions{
 		MaxClients:  int(req.GetMaxClients()),
 		Echo:        echo,
 		Metadata:    req.GetMetadata(),
@@ -145,7 +146,7 @@ func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) 
 }
 
 func (s *Service) GetRoom(_ context.Context, req *roomdv1.GetRoomRequest) (*roomdv1.GetRoomResponse, error) {
-	info, err := s.hub.GetRoom(req.GetRoomId())
+	info, err := s.rooms.GetRoom(req.GetRoomId())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -157,7 +158,7 @@ func (s *Service) ListRooms(_ context.Context, req *roomdv1.ListRoomsRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	page, more := s.hub.ListRooms(after, size)
+	page, more := s.rooms.ListRooms(after, size)
 	resp := &roomdv1.ListRoomsResponse{Rooms: make([]*roomdv1.Room, len(page))}
 	for i, r := range page {
 		resp.Rooms[i] = roomProto(r)
@@ -169,7 +170,7 @@ func (s *Service) ListRooms(_ context.Context, req *roomdv1.ListRoomsRequest) (*
 }
 
 func (s *Service) DeleteRoom(_ context.Context, req *roomdv1.DeleteRoomRequest) (*roomdv1.DeleteRoomResponse, error) {
-	res, err := s.hub.DeleteRoom(req.GetRoomId())
+	res, err := s.rooms.DeleteRoom(req.GetRoomId())
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -181,7 +182,7 @@ func (s *Service) ListClients(_ context.Context, req *roomdv1.ListClientsRequest
 	if err != nil {
 		return nil, err
 	}
-	page, more, err := s.hub.Clients(req.GetRoomId(), after, size)
+	page, more, err := s.rooms.Clients(req.GetRoomId(), after, size)
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -200,13 +201,13 @@ func (s *Service) KickClient(_ context.Context, req *roomdv1.KickClientRequest) 
 		return nil, err
 	}
 	if req.GetBanSeconds() == 0 {
-		info, err := s.hub.KickClient(req.GetClientId(), req.GetReason())
+		info, err := s.rooms.KickClient(req.GetClientId(), req.GetReason())
 		if err != nil {
 			return nil, statusOf(err)
 		}
 		return &roomdv1.KickClientResponse{Client: clientProto(info)}, nil
 	}
-	info, ban, err := s.hub.BanClient(req.GetClientId(), req.GetReason(), seconds(req.GetBanSeconds()))
+	info, ban, err := s.rooms.BanClient(req.GetClientId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -218,13 +219,13 @@ func (s *Service) KickUser(_ context.Context, req *roomdv1.KickUserRequest) (*ro
 		return nil, err
 	}
 	if req.GetBanSeconds() == 0 {
-		n, err := s.hub.KickUser(req.GetUserId(), req.GetRoomId(), req.GetReason())
+		n, err := s.rooms.KickUser(req.GetUserId(), req.GetRoomId(), req.GetReason())
 		if err != nil {
 			return nil, statusOf(err)
 		}
 		return &roomdv1.KickUserResponse{KickedCount: uint32(n)}, nil
 	}
-	ban, n, err := s.hub.BanUser(req.GetUserId(), req.GetRoomId(), req.GetReason(), seconds(req.GetBanSeconds()))
+	ban, n, err := s.rooms.BanUser(req.GetUserId(), req.GetRoomId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -264,7 +265,7 @@ func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*room
 	}
 	m.RoomID = req.GetRoomId()
 	m.ExcludeClientIDs = req.GetExcludeClientIds()
-	n, err := s.hub.Publish(m)
+	n, err := s.rooms.Publish(m)
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -282,7 +283,7 @@ func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientReque
 	if err := s.checkPayload(m); err != nil {
 		return nil, err
 	}
-	if err := s.hub.SendToClient(req.GetClientId(), m); err != nil {
+	if err := s.rooms.SendToClient(req.GetClientId(), m); err != nil {
 		return nil, statusOf(err)
 	}
 	return &roomdv1.SendToClientResponse{}, nil
@@ -298,7 +299,7 @@ const watchDrainTimeout = 10 * time.Second
 // rooms.WatcherBytes behind, with RESOURCE_EXHAUSTED, instead of holding
 // its events until the reader wakes up.
 func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse]) error {
-	w, err := s.hub.Watch(req.GetRoomId())
+	w, err := s.rooms.Watch(req.GetRoomId())
 	if err != nil {
 		return statusOf(err)
 	}
@@ -326,7 +327,7 @@ func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStr
 }
 
 // sendEvents sends w's events on stream until the watch or the stream ends.
-func sendEvents(stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse], w *rooms.Watcher) error {
+func sendEvents(stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse], w Watch) error {
 	for {
 		e, ok, err := w.Next(stream.Context())
 		if !ok {
