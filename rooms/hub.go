@@ -376,7 +376,16 @@ func (h *Hub) unindex(c *Client) {
 	u.mu.Unlock()
 }
 
+// NodeName returns the name of this node, which its client ids carry.
+func (h *Hub) NodeName() string { return h.node }
+
+// client finds a client of this node. An id of another node is not found
+// here, and the error names that node, so that a caller that routes by
+// NodeOfClientID can tell a misrouted command from a client that left.
 func (h *Hub) client(clientID string) (*Client, error) {
+	if node, ok := NodeOfClientID(clientID); ok && node != h.node {
+		return nil, errorf(ErrClientNotFound, "client %q not found: it belongs to node %q, not this node %q", clientID, node, h.node)
+	}
 	s := h.clientShard(clientID)
 	s.mu.RLock()
 	c := s.clients[clientID]

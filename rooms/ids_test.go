@@ -67,3 +67,35 @@ func TestNewHubPanicsOnAnInvalidNodeName(t *testing.T) {
 	}()
 	NewHub(Config{NodeName: "Node_1"})
 }
+
+// KickClient, SendToClient and BanClient on one node answer not-found for
+// a client of another node, naming that node, and leave their own clients
+// alone.
+func TestHubRefusesAnotherNodesClient(t *testing.T) {
+	a, b := NewHub(Config{NodeName: "node-a"}), NewHub(Config{NodeName: "node-b"})
+	_, ownFT := join(t, a, "r", "ann", true)
+	foreign, _ := join(t, b, "r", "bob", true)
+	id := foreign.ID()
+	_, kickErr := a.KickClient(id, "bye")
+	sendErr := a.SendToClient(id, &Message{Payload: []byte("hi")})
+	_, _, banErr := a.BanClient(id, "bye", 0)
+	for name, err := range map[string]error{"KickClient": kickErr, "SendToClient": sendErr, "BanClient": banErr} {
+		if !errors.Is(err, ErrClientNotFound) || !strings.Contains(err.Error(), `node "node-b"`) || !strings.Contains(err.Error(), id) {
+			t.Errorf("node-a %s(%q) = %v, want ErrClientNotFound naming the client and node \"node-b\"", name, id, err)
+		}
+	}
+	if closed, _, _ := ownFT.closedWith(); closed {
+		t.Error("node-a closed its own client for a command about another node's")
+	}
+	if got := payloads(foreign); len(got) != 0 {
+		t.Errorf("node-b's client got %q through node-a", got)
+	}
+	// On its own node the id works as before.
+	if _, err := b.KickClient(id, "bye"); err != nil {
+		t.Errorf("node-b KickClient(%q) = %v, want nil", id, err)
+	}
+	// An id of no node's form is plain not-found, as before.
+	if _, err := a.KickClient("nobody", "bye"); !errors.Is(err, ErrClientNotFound) || strings.Contains(err.Error(), "node") {
+		t.Errorf("KickClient(\"nobody\") = %v, want ErrClientNotFound that names no node", err)
+	}
+}
