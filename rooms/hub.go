@@ -19,6 +19,11 @@ const MaxHistorySize = 100000
 
 // Config configures a Hub. The zero value is usable.
 type Config struct {
+	// NodeName names this node in every client id it makes, so that a
+	// command for a client can be routed to the node holding it (see
+	// NodeOfClientID). It must pass ValidateNodeName; NewHub panics if it
+	// does not. "" means DefaultNodeName.
+	NodeName string
 	// MaxQueueBytes bounds each member's send queue; a member that would go
 	// over it is closed with CloseSlowConsumer. 0 means 1 MiB.
 	MaxQueueBytes int
@@ -63,6 +68,7 @@ type clientShard struct {
 // Hub is the registry of rooms and their members on this node. All methods
 // are safe for concurrent use.
 type Hub struct {
+	node              string // in every client id made here; see ids.go
 	maxQueueBytes     int
 	maxRooms          int
 	maxClientsPerRoom int
@@ -84,9 +90,19 @@ type Hub struct {
 	creators [shardCount]creatorShard // rooms made by each RoomQuota's creator; see quota.go
 }
 
-// NewHub returns an empty Hub.
+// NewHub returns an empty Hub. It panics if cfg.NodeName is not a valid
+// node name: a caller that takes the name from its user checks it first with
+// ValidateNodeName.
 func NewHub(cfg Config) *Hub {
+	node := cfg.NodeName
+	if node == "" {
+		node = DefaultNodeName
+	}
+	if err := ValidateNodeName(node); err != nil {
+		panic("rooms.NewHub: " + err.Error())
+	}
 	h := &Hub{
+		node:              node,
 		maxQueueBytes:     cfg.MaxQueueBytes,
 		maxRooms:          cfg.MaxRooms,
 		maxClientsPerRoom: cfg.MaxClientsPerRoom,
@@ -360,7 +376,16 @@ func (h *Hub) unindex(c *Client) {
 	u.mu.Unlock()
 }
 
+// NodeName returns the name of this node, which its client ids carry.
+func (h *Hub) NodeName() string { return h.node }
+
+// client finds a client of this node. An id of another node is not found
+// here, and the error names that node, so that a caller that routes by
+// NodeOfClientID can tell a misrouted command from a client that left.
 func (h *Hub) client(clientID string) (*Client, error) {
+	if node, ok := NodeOfClientID(clientID); ok && node != h.node {
+		return nil, errorf(ErrClientNotFound, "client %q not found: it belongs to node %q, not this node %q", clientID, node, h.node)
+	}
 	s := h.clientShard(clientID)
 	s.mu.RLock()
 	c := s.clients[clientID]

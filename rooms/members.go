@@ -9,7 +9,7 @@ func (h *Hub) Connect(who ClientInfo, t Transport, session bool) (*Client, error
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	who.ClientID = newClientID()
+	who.ClientID = newClientID(h.node)
 	who.RoomID = ""
 	if who.ConnectedAt.IsZero() {
 		who.ConnectedAt = time.Now()

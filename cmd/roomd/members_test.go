@@ -81,9 +81,9 @@ func TestProtocolBigRoomJoinIsBoundedAndPaged(t *testing.T) {
 	var ack frameOf
 	json.Unmarshal(raw, &ack)
 	listed := memberIDs(t, ack)
-	// 100 members of {"clientId":"<16>","userId":"<128>"}, plus the other
-	// fields: at most 100 x 174 bytes and 200 more.
-	const bound = 100*174 + 200
+	// 100 members of {"clientId":"local_<16>","userId":"<128>"}, plus the
+	// other fields: at most 100 x 180 bytes and 200 more.
+	const bound = 100*180 + 200
 	if ack.str("type") != "ack" || ack["presence"] != true || ack.num("memberCount") != crowd+1 || len(listed) != 100 || ack.str("next") != listed[99] || len(raw) > bound {
 		t.Fatalf("join ack of %d bytes: type %s, presence %v, memberCount %v, %d listed, next %q; want an ack with presence, 301, 100 listed, next = the last listed, at most %d bytes",
 			len(raw), ack.str("type"), ack["presence"], ack["memberCount"], len(listed), ack.str("next"), bound)

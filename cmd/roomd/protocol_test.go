@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms"
 )
 
 // sessionClient speaks the client protocol over a real WebSocket.
@@ -34,6 +35,14 @@ type frameOf map[string]any
 func (f frameOf) str(k string) string { s, _ := f[k].(string); return s }
 func (f frameOf) num(k string) uint64 { n, _ := f[k].(float64); return uint64(n) }
 
+// isLocalClientID reports whether id is a client id that the server, which
+// runs without a node name, made: the default node's name, '_' and the
+// random part.
+func isLocalClientID(id string) bool {
+	node, ok := rooms.NodeOfClientID(id)
+	return ok && node == rooms.DefaultNodeName && len(id) == len(rooms.DefaultNodeName)+1+16
+}
+
 func dialSession(t *testing.T, s *testServer, query string) *sessionClient {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"roomd.v1.json"}}
@@ -48,7 +57,7 @@ func dialSession(t *testing.T, s *testServer, query string) *sessionClient {
 	}
 	c := &sessionClient{t: t, ws: ws}
 	w := c.next()
-	if w.str("type") != "welcome" || w.str("protocol") != "roomd.v1.json" || len(w.str("clientId")) != 16 {
+	if w.str("type") != "welcome" || w.str("protocol") != "roomd.v1.json" || !isLocalClientID(w.str("clientId")) {
 		t.Fatalf("first frame %v, want welcome", w)
 	}
 	c.clientID, c.userID = w.str("clientId"), w.str("userId")

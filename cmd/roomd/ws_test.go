@@ -243,7 +243,7 @@ func TestClientIDsAreUnique(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, c := range resp.GetClients() {
-		if seen[c.GetClientId()] || len(c.GetClientId()) != 16 {
+		if seen[c.GetClientId()] || !isLocalClientID(c.GetClientId()) {
 			t.Fatalf("bad or repeated client id %q", c.GetClientId())
 		}
 		seen[c.GetClientId()] = true
