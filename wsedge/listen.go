@@ -35,7 +35,7 @@ type listener struct {
 	edge    *Edge
 	overTLS bool
 
-	atLimit, atIPLimit rateLog
+	atLimit, atIPLimit RateLog
 }
 
 // sockets counts the sockets of the edge's listeners. Its lock is taken
@@ -58,12 +58,12 @@ func (l *listener) Accept() (net.Conn, error) {
 			return &socket{Conn: nc, edge: l.edge, ip: ip}, nil
 		case http.StatusServiceUnavailable:
 			l.refuse(nc, http.StatusServiceUnavailable, fmt.Sprintf("server at its limit of %d connections", l.edge.cfg.MaxConns))
-			if n, ok := l.atLimit.note(time.Now()); ok {
+			if n, ok := l.atLimit.Note(time.Now()); ok {
 				l.edge.log.Warn("public listener at -max-conns: refusing new connections", "max_conns", l.edge.cfg.MaxConns, "refused", n)
 			}
 		default:
 			l.refuse(nc, http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", ip, l.edge.cfg.MaxConnsPerIP))
-			if n, ok := l.atIPLimit.note(time.Now()); ok {
+			if n, ok := l.atIPLimit.Note(time.Now()); ok {
 				l.edge.log.Warn("refusing connections at -max-conns-per-ip", "latest_ip", ip.String(), "max_conns_per_ip", l.edge.cfg.MaxConnsPerIP, "refused", n)
 			}
 		}
@@ -163,17 +163,18 @@ func (s *socket) CloseWrite() error {
 	return errors.ErrUnsupported
 }
 
-// rateLog lets one kind of event be logged at most once per logInterval,
-// counting the events in between.
-type rateLog struct {
+// RateLog lets one kind of event be logged at most once per logInterval
+// (10 s), counting the events in between. Its zero value is ready; roomd's
+// out-of-files warning uses it too.
+type RateLog struct {
 	mu      sync.Mutex
 	last    time.Time
 	pending int
 }
 
-// note counts an event; ok says to log now, with n events since the last
+// Note counts an event; ok says to log now, with n events since the last
 // line, this one included.
-func (r *rateLog) note(now time.Time) (n int, ok bool) {
+func (r *RateLog) Note(now time.Time) (n int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending++

@@ -365,14 +365,14 @@ func TestListenerOverTLSClosesWithoutAnswer(t *testing.T) {
 // Refusals at a limit are logged at most once per logInterval, each line
 // with the count since the last.
 func TestRefusalsAreLoggedOncePerInterval(t *testing.T) {
-	var r rateLog
+	var r RateLog
 	t0 := time.Now()
 	for i, tc := range []struct {
 		at   time.Duration
 		n    int
 		logs bool
 	}{{0, 1, true}, {time.Second, 0, false}, {9 * time.Second, 0, false}, {logInterval, 3, true}, {logInterval + 1, 0, false}, {3 * logInterval, 2, true}} {
-		if n, ok := r.note(t0.Add(tc.at)); n != tc.n || ok != tc.logs {
+		if n, ok := r.Note(t0.Add(tc.at)); n != tc.n || ok != tc.logs {
 			t.Errorf("event %d at %v: note = %d, %v; want %d, %v", i, tc.at, n, ok, tc.n, tc.logs)
 		}
 	}

@@ -254,17 +254,3 @@ func TestRunningOutOfFilesIsAWarning(t *testing.T) {
 		})
 	}
 }
-
-func TestOutOfFilesIsLoggedOncePerInterval(t *testing.T) {
-	var o outOfFiles
-	t0 := time.Now()
-	for i, tc := range []struct {
-		at   time.Duration
-		n    int
-		logs bool
-	}{{0, 1, true}, {time.Second, 0, false}, {outOfFilesInterval - 1, 0, false}, {outOfFilesInterval, 3, true}, {3 * outOfFilesInterval, 1, true}} {
-		if n, ok := o.note(t0.Add(tc.at)); n != tc.n || ok != tc.logs {
-			t.Errorf("failure %d at %v: note = %d, %v; want %d, %v", i, tc.at, n, ok, tc.n, tc.logs)
-		}
-	}
-}
