@@ -23,13 +23,7 @@ import (
 // came over the wire, skipping other frames.
 func (c *sessionClient) rawAnswer(req map[string]any) []byte {
 	c.t.Helper()
-	c.nextID++
-	id := fmt.Sprint(c.nextID)
-	req["id"] = id
-	data, _ := json.Marshal(req)
-	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
-		c.t.Fatal(err)
-	}
+	id := c.send(req)
 	for {
 		c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, data, err := c.ws.ReadMessage()

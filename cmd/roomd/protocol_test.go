@@ -92,9 +92,8 @@ func (c *sessionClient) nextOf(typ string) frameOf {
 	}
 }
 
-// do sends a request and returns its answer (ack or error), checking the id.
-// Other frames arriving meanwhile are returned in between.
-func (c *sessionClient) do(req map[string]any) (answer frameOf, between []frameOf) {
+// send sends a request with the next id, which it returns.
+func (c *sessionClient) send(req map[string]any) string {
 	c.t.Helper()
 	c.nextID++
 	id := fmt.Sprint(c.nextID)
@@ -103,6 +102,14 @@ func (c *sessionClient) do(req map[string]any) (answer frameOf, between []frameO
 	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
 		c.t.Fatal(err)
 	}
+	return id
+}
+
+// do sends a request and returns its answer (ack or error), checking the id.
+// Other frames arriving meanwhile are returned in between.
+func (c *sessionClient) do(req map[string]any) (answer frameOf, between []frameOf) {
+	c.t.Helper()
+	id := c.send(req)
 	for {
 		f := c.next()
 		if (f.str("type") == "ack" || f.str("type") == "error") && f.str("id") == id {
