@@ -241,9 +241,10 @@ func TestAdminStalledGRPCWatchIsCutPromptly(t *testing.T) {
 	}
 }
 
-// Over REST the same: a reader that stops is let go (the admin listener
-// bounds each write by -write-timeout), its watch freed, and its response
-// ends instead of hanging when it reads again.
+// Over REST the same: a reader that stops has its watch freed, and its
+// response ends instead of hanging when it reads again. (That the admin
+// listener's write timeout lets the connection go is
+// TestWriteDeadlinesLetAStalledReaderGo in rooms/admin.)
 func TestAdminStalledRESTWatchIsLetGo(t *testing.T) {
 	s := startServer(t, "-max-watchers", "1", "-write-timeout", "1s")
 	mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "hot"})
