@@ -144,7 +144,18 @@ func (h *Hub) roomShard(roomID string) *roomShard { return &h.rooms[h.shardIndex
 
 func (h *Hub) clientShard(key string) *clientShard { return &h.clients[h.shardIndex(key)] }
 
+// lookup finds a room of the registry, once it is open (see openRoom): a
+// room that could not be opened is not found.
 func (h *Hub) lookup(roomID string) *Room {
+	r := h.lookupOpening(roomID)
+	if r == nil || r.waitOpen() != nil {
+		return nil
+	}
+	return r
+}
+
+// lookupOpening finds a room of the registry whether or not it is open yet.
+func (h *Hub) lookupOpening(roomID string) *Room {
 	s := h.roomShard(roomID)
 	s.mu.RLock()
 	r := s.rooms[roomID]
@@ -186,40 +197,85 @@ func (h *Hub) CreateRoom(roomID string, opts RoomOptions) (RoomInfo, error) {
 
 // insertRoom adds a new room unless one with that id exists, which it then
 // returns with created false. A new room counts against quotas until it
-// goes.
+// goes. Either way the room returned is open (see openRoom), or an error
+// says why it could not be.
 func (h *Hub) insertRoom(roomID string, opts RoomOptions, auto bool, quotas []RoomQuota) (r *Room, created bool, err error) {
 	if h.closed.Load() {
 		return nil, false, ErrClosed
 	}
 	s := h.roomShard(roomID)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r := s.rooms[roomID]; r != nil {
+		s.mu.Unlock()
+		if err := r.waitOpen(); err != nil {
+			return nil, false, err
+		}
 		return r, false, nil
 	}
 	// The creator's own quota first: one address at its quota hears
 	// about that (and backs off), not that the whole server is full.
 	creators, err := h.chargeCreators(quotas)
 	if err != nil {
+		s.mu.Unlock()
 		return nil, false, err
 	}
 	if h.maxRooms > 0 && h.roomCount.Load() >= int64(h.maxRooms) {
 		h.releaseCreators(creators)
+		s.mu.Unlock()
 		return nil, false, errorf(ErrLimit, "the server has its maximum of %d rooms", h.maxRooms)
-	}
-	// Subscribing under the shard lock keeps it ordered with the
-	// Unsubscribe of an earlier room of the same id.
-	if err := h.broker.Subscribe(roomID); err != nil {
-		h.releaseCreators(creators)
-		return nil, false, fmt.Errorf("room %q: %w", roomID, err)
 	}
 	if opts.HistorySize < 0 {
 		opts.HistorySize = h.defaultHistory
 	}
-	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto, creators: creators, epoch: newEpoch()}
+	r = &Room{hub: h, id: roomID, createdAt: time.Now(), options: opts, autoCreated: auto, creators: creators,
+		opening: true, opened: make(chan struct{})}
 	s.rooms[roomID] = r
 	h.roomCount.Add(1)
+	s.mu.Unlock()
+	if err := h.openRoom(r); err != nil {
+		return nil, false, err
+	}
 	return r, true, nil
+}
+
+// openRoom subscribes a new room at the broker and starts it from the
+// history the broker holds. It runs outside every lock, as a broker may
+// wait on the network: until it is done the room is in the registry but
+// opening, and whoever finds it waits (waitOpen), except Deliver, which
+// keeps what arrives meanwhile for openRoom to record. A room the broker
+// refuses leaves the registry again, and its error is every waiter's.
+func (h *Hub) openRoom(r *Room) error {
+	hist, err := h.broker.Subscribe(r.id)
+	if err != nil {
+		err = fmt.Errorf("room %q: %w", r.id, err)
+		s := h.roomShard(r.id)
+		s.mu.Lock()
+		if s.rooms[r.id] == r {
+			delete(s.rooms, r.id)
+			h.roomCount.Add(-1)
+		}
+		s.mu.Unlock()
+		h.releaseCreators(r.creators)
+		r.mu.Lock()
+		r.closed, r.opening, r.openErr, r.pending = true, false, err, nil
+		r.mu.Unlock()
+		close(r.opened)
+		return err
+	}
+	r.mu.Lock()
+	r.epoch, r.lastSeq, r.trimmedSeq = hist.Epoch, hist.Seq, hist.Trimmed
+	for _, m := range hist.Messages {
+		r.keepHistoryLocked(m)
+	}
+	for _, m := range r.pending {
+		if m.Seq > r.lastSeq {
+			r.recordLocked(m) // nobody is a member yet: joiners wait for opened
+		}
+	}
+	r.opening, r.pending = false, nil
+	r.mu.Unlock()
+	close(r.opened)
+	return nil
 }
 
 // GetRoom describes one room.
@@ -249,9 +305,11 @@ func (h *Hub) ListRooms(after string, limit int) (page []RoomInfo, more bool) {
 	if len(found) > limit {
 		found, more = found[:limit], true
 	}
-	page = make([]RoomInfo, len(found))
-	for i, r := range found {
-		page[i] = r.info()
+	page = make([]RoomInfo, 0, len(found))
+	for _, r := range found {
+		if r.waitOpen() == nil {
+			page = append(page, r.info())
+		}
 	}
 	return page, more
 }
@@ -274,17 +332,24 @@ func (h *Hub) DeleteRoom(roomID string) (DeleteResult, error) {
 		return DeleteResult{}, err
 	}
 	s := h.roomShard(roomID)
-	s.mu.Lock()
-	r := s.rooms[roomID]
-	if r == nil {
-		s.mu.Unlock()
-		return DeleteResult{}, errorf(ErrRoomNotFound, "room %q not found", roomID)
+	var r *Room
+	for {
+		// Found open first, so that the Unsubscribe below follows the
+		// room's Subscribe.
+		if r = h.lookup(roomID); r == nil {
+			return DeleteResult{}, errorf(ErrRoomNotFound, "room %q not found", roomID)
+		}
+		s.mu.Lock()
+		if s.rooms[roomID] == r {
+			break
+		}
+		s.mu.Unlock() // removed, and maybe made again, since: look again
 	}
 	delete(s.rooms, roomID)
 	h.roomCount.Add(-1)
-	h.broker.Unsubscribe(roomID)
 	r.mu.Lock()
 	s.mu.Unlock()
+	defer h.broker.Unsubscribe(roomID)
 
 	r.closed = true
 	r.roster = nil // nobody lists a deleted room's members; removing each would only cost
@@ -405,7 +470,7 @@ func (h *Hub) Close() {
 		s.mu.RLock()
 		for _, r := range s.rooms {
 			r.mu.Lock()
-			r.endWatchesLocked(ErrClosed)
+			r.endWatchesLocked(ErrClosed) // an opening room has none
 			r.mu.Unlock()
 		}
 		s.mu.RUnlock()

@@ -78,10 +78,11 @@ func TestPublishReachesMembersInOrderWithEcho(t *testing.T) {
 		a, _ := join(t, h, tc.room, "", true)
 		b, _ := join(t, h, tc.room, "", true)
 		for i := 0; i < 3; i++ {
-			n, err := h.Publish(&Message{RoomID: tc.room, Kind: Text, Payload: []byte(fmt.Sprint(i)), FromClientID: a.ID()})
+			pub, err := h.Publish(&Message{RoomID: tc.room, Kind: Text, Payload: []byte(fmt.Sprint(i)), FromClientID: a.ID()})
 			if err != nil {
 				t.Fatal(err)
 			}
+			n := pub.Recipients
 			want := 1
 			if tc.senderGets {
 				want = 2
@@ -131,8 +132,8 @@ func TestExcludeAndSendToClient(t *testing.T) {
 	h := NewHub(Config{})
 	a, _ := join(t, h, "r", "", true)
 	b, _ := join(t, h, "r", "", true)
-	n, _ := h.Publish(&Message{RoomID: "r", Payload: []byte("not a"), ExcludeClientIDs: []string{a.ID()}})
-	if n != 1 {
+	pub, _ := h.Publish(&Message{RoomID: "r", Payload: []byte("not a"), ExcludeClientIDs: []string{a.ID()}})
+	if n := pub.Recipients; n != 1 {
 		t.Errorf("recipients = %d, want 1", n)
 	}
 	if err := h.SendToClient(a.ID(), &Message{Payload: []byte("only a")}); err != nil {
@@ -165,8 +166,8 @@ func TestSlowConsumerIsDroppedOthersKeepReceiving(t *testing.T) {
 	if _, n := slow.Queue().Len(); n != 0 {
 		t.Errorf("dropped member still holds %d queued bytes", n)
 	}
-	n, _ := h.Publish(&Message{RoomID: "r", Payload: []byte("after")})
-	if n != 1 {
+	pub, _ := h.Publish(&Message{RoomID: "r", Payload: []byte("after")})
+	if n := pub.Recipients; n != 1 {
 		t.Errorf("after the drop, recipients = %d, want 1", n)
 	}
 	var left *Event

@@ -268,10 +268,10 @@ func (h *Hub) endMembership(m *member, d departure) (removed bool, told int) {
 func (h *Hub) removeIfEmpty(r *Room) {
 	s := h.roomShard(r.id)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed || len(r.members) > 0 || s.rooms[r.id] != r {
+		r.mu.Unlock()
+		s.mu.Unlock()
 		return
 	}
 	r.closed = true
@@ -279,9 +279,11 @@ func (h *Hub) removeIfEmpty(r *Room) {
 	h.releaseCreators(r.creators)
 	delete(s.rooms, r.id)
 	h.roomCount.Add(-1)
-	h.broker.Unsubscribe(r.id)
 	r.emitLocked(Event{Kind: EventRoomDeleted, Reason: "last member left"})
 	r.endWatchesLocked(nil)
+	r.mu.Unlock()
+	s.mu.Unlock()
+	h.broker.Unsubscribe(r.id)
 }
 
 // dropSlow disconnects a client whose queue overflowed. The caller must
@@ -343,11 +345,12 @@ func (h *Hub) KickUser(userID, roomID, reason string) (int, error) {
 	return n, nil
 }
 
-// Publish hands m to the broker, which delivers it to every member of its
-// room. It returns how many members on this node it was handed to.
-func (h *Hub) Publish(m *Message) (int, error) {
+// Publish hands m to the broker, which orders it and delivers it to every
+// member of its room, and returns its position and, when the broker knows,
+// how many members on this node it was handed to.
+func (h *Hub) Publish(m *Message) (Published, error) {
 	if _, err := h.room(m.RoomID); err != nil {
-		return 0, err
+		return Published{}, err
 	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
@@ -396,15 +399,27 @@ func (h *Hub) send(c *Client, m *Message) bool {
 // and returns how many members took it. It is the Broker's way in; it never
 // waits for a member.
 func (h *Hub) Deliver(m *Message) int {
-	r := h.lookup(m.RoomID)
+	// Not waiting for an opening room: a MemoryBroker delivers holding the
+	// lock that the room's Subscribe waits for.
+	r := h.lookupOpening(m.RoomID)
 	if r == nil {
 		return 0
 	}
 	var slow []*Client
 	n := 0
 	r.mu.Lock()
-	if r.closed {
+	switch {
+	case r.closed:
 		// Gone since the lookup; a history kept now would never be freed.
+		r.mu.Unlock()
+		return 0
+	case r.opening:
+		r.pending = append(r.pending, m) // openRoom records what follows its history
+		r.mu.Unlock()
+		return 0
+	case m.Seq <= r.lastSeq && m.Seq != 0:
+		// Already here: a broker that reloads what it missed may hand
+		// over a message twice.
 		r.mu.Unlock()
 		return 0
 	}

@@ -50,19 +50,29 @@ type Room struct {
 	createdAt   time.Time
 	options     RoomOptions
 	autoCreated bool
-	creators    []string // the RoomQuota creators it counts against until it goes
-	epoch       string   // a new one for every Room value: history starts afresh
+	creators    []string      // the RoomQuota creators it counts against until it goes
+	opened      chan struct{} // closed once openRoom is done
+	openErr     error         // why the broker refused the room; set before opened is closed
 
 	mu       sync.Mutex
 	members  []*member
 	roster   []*member // the same members sorted by client id, for listing them a page at a time (roster.go)
 	sessions int       // members that are session clients (they hear presence)
 	watchers map[*Watcher]struct{}
-	closed   bool // removed from the registry; joiners must look again
+	closed   bool       // removed from the registry; joiners must look again
+	opening  bool       // openRoom is not done; Deliver keeps messages in pending
+	pending  []*Message // delivered while opening
+	epoch    string     // names the room's history, as the broker gave it
 
 	history    history // the latest messages, within the bounds of history.go
 	lastSeq    uint64  // of the latest message delivered
 	trimmedSeq uint64  // of the latest message dropped from history, or not kept
+}
+
+// waitOpen waits until openRoom is done with r and returns its error.
+func (r *Room) waitOpen() error {
+	<-r.opened
+	return r.openErr
 }
 
 func (r *Room) info() RoomInfo {
@@ -149,6 +159,12 @@ func (r *Room) presenceLocked(subject *Client, info ClientInfo, event string) (t
 // from before m have a gap when it cannot be kept. r.mu must be held.
 func (r *Room) recordLocked(m *Message) {
 	r.lastSeq = m.Seq
+	r.keepHistoryLocked(m)
+}
+
+// keepHistoryLocked keeps m in the room's history, or notes that resumers
+// from before it have a gap when it cannot be kept. r.mu must be held.
+func (r *Room) keepHistoryLocked(m *Message) {
 	if !r.keepLocked(m) {
 		r.trimmedSeq = m.Seq
 	}

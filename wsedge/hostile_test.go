@@ -253,7 +253,7 @@ func TestHalfFinishedUpgradeIsCutOff(t *testing.T) {
 // the publish path.
 type panicBroker struct{ rooms.Broker }
 
-func (b panicBroker) Publish(m *rooms.Message) (int, error) {
+func (b panicBroker) Publish(m *rooms.Message) (rooms.Published, error) {
 	if string(m.Payload) == "boom" {
 		panic("bug on the publish path")
 	}

@@ -204,11 +204,12 @@ func (s *session) publish(req protocol.Request) {
 	}
 	info := c.Info()
 	m := &rooms.Message{RoomID: req.Room, Kind: rooms.JSON, Payload: req.Data, FromClientID: info.ClientID, FromUserID: info.UserID}
-	if _, err := e.hub.Publish(m); err != nil {
+	pub, err := e.hub.Publish(m)
+	if err != nil {
 		s.failWith(req, err)
 		return
 	}
-	s.send(protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room, Seq: m.Seq})
+	s.send(protocol.Ack{Type: "ack", ID: req.ID, Room: req.Room, Seq: pub.Seq})
 }
 
 // failWith answers a request the Hub refused, with the protocol's code for

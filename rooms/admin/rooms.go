@@ -68,9 +68,10 @@ type Rooms interface {
 	Bans(afterUser, afterRoom string, limit int) (page []rooms.Ban, more bool)
 
 	// Publish hands m on for delivery to every member of m.RoomID but
-	// those in m.ExcludeClientIDs, or is ErrRoomNotFound, and returns how
-	// many members it was handed to (a Hub counts its own node's).
-	Publish(m *rooms.Message) (int, error)
+	// those in m.ExcludeClientIDs, or is ErrRoomNotFound, and returns its
+	// position and how many members it was handed to (a Hub counts its
+	// own node's; -1 when delivery is asynchronous).
+	Publish(m *rooms.Message) (rooms.Published, error)
 	// SendToClient queues m for one client; an unknown id is
 	// ErrClientNotFound.
 	SendToClient(clientID string, m *rooms.Message) error

@@ -265,11 +265,11 @@ func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*room
 	}
 	m.RoomID = req.GetRoomId()
 	m.ExcludeClientIDs = req.GetExcludeClientIds()
-	n, err := s.rooms.Publish(m)
+	pub, err := s.rooms.Publish(m)
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.PublishResponse{RecipientCount: uint32(n)}, nil
+	return &roomdv1.PublishResponse{RecipientCount: uint32(max(pub.Recipients, 0))}, nil
 }
 
 func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {

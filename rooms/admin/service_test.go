@@ -38,7 +38,7 @@ func (f *fakeRooms) BanClient(clientID, _ string, d time.Duration) (rooms.Client
 	return rooms.ClientInfo{}, rooms.Ban{}, f.err
 }
 
-func (f *fakeRooms) Publish(*rooms.Message) (int, error) { return 0, f.err }
+func (f *fakeRooms) Publish(*rooms.Message) (rooms.Published, error) { return rooms.Published{}, f.err }
 
 func (f *fakeRooms) SendToClient(string, *rooms.Message) error { return f.err }
 
