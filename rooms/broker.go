@@ -42,6 +42,10 @@ type RoomHistory struct {
 	// resumer: a resume from before it is a gap. Messages hold everything
 	// of the room after it.
 	Trimmed uint64
+	// SharedOrder says that positions count the messages of many rooms
+	// (a stream's sequence), so that a position past Seq is no gap: it
+	// may be where the order stood when a client joined on another node.
+	SharedOrder bool
 }
 
 // Broker orders the messages published to each room and carries them to

@@ -27,6 +27,7 @@ var (
 	ErrAlreadyJoined   = errors.New("already a member of the room")
 	ErrNoPresence      = errors.New("room has presence off") // its members are not listed
 	ErrClosed          = errors.New("server is shutting down")
+	ErrUnavailable     = errors.New("cluster bus unavailable") // a broker could not reach the other nodes; try again later
 )
 
 // hubError is an error of one of the kinds above with its own message.

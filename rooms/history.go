@@ -167,7 +167,7 @@ func (r *Room) replayLocked(since uint64, epoch string) ([]*Message, error) {
 	switch {
 	case epoch != r.epoch:
 		return nil, errorf(ErrGap, "room %q restarted its history (epoch %q, now %q): messages were lost", r.id, epoch, r.epoch)
-	case since > r.lastSeq:
+	case since > r.lastSeq && !r.shared:
 		return nil, errorf(ErrGap, "room %q has no message %d in this epoch (latest %d)", r.id, since, r.lastSeq)
 	case since < r.trimmedSeq:
 		return nil, errorf(ErrGap, "room %q keeps history back to message %d only; messages after %d were lost", r.id, r.trimmedSeq, since)

@@ -263,7 +263,7 @@ func (h *Hub) openRoom(r *Room) error {
 		return err
 	}
 	r.mu.Lock()
-	r.epoch, r.lastSeq, r.trimmedSeq = hist.Epoch, hist.Seq, hist.Trimmed
+	r.epoch, r.lastSeq, r.trimmedSeq, r.shared = hist.Epoch, hist.Seq, hist.Trimmed, hist.SharedOrder
 	for _, m := range hist.Messages {
 		r.keepHistoryLocked(m)
 	}

@@ -63,6 +63,7 @@ type Room struct {
 	opening  bool       // openRoom is not done; Deliver keeps messages in pending
 	pending  []*Message // delivered while opening
 	epoch    string     // names the room's history, as the broker gave it
+	shared   bool       // positions are shared with other rooms: RoomHistory.SharedOrder
 
 	history    history // the latest messages, within the bounds of history.go
 	lastSeq    uint64  // of the latest message delivered

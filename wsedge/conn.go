@@ -527,7 +527,13 @@ func (c *conn) handleRead(opcode byte, payload []byte, err error, closing bool) 
 			m.Kind = rooms.Text
 		}
 		if _, err := c.edge.hub.Publish(m); err != nil {
-			c.Close(rooms.ClosePolicyViolation, err.Error())
+			// A raw member has no way to hear of one refused message, so
+			// the connection ends; with the bus down it may come back.
+			code := rooms.ClosePolicyViolation
+			if errors.Is(err, rooms.ErrUnavailable) {
+				code = rooms.CloseTryAgainLater
+			}
+			c.Close(code, err.Error())
 		}
 	}
 	return true

@@ -57,6 +57,7 @@ var table = []row{
 	{rooms.ErrAlreadyJoined, Codes{codes.Internal, http.StatusInternalServerError, protocol.CodeAlreadyJoined}},
 	{rooms.ErrNoPresence, Codes{codes.Internal, http.StatusInternalServerError, protocol.CodePresenceOff}},
 	{rooms.ErrClosed, Codes{codes.Unavailable, http.StatusServiceUnavailable, protocol.CodeUnavailable}},
+	{rooms.ErrUnavailable, Codes{codes.Unavailable, http.StatusServiceUnavailable, protocol.CodeUnavailable}},
 	{rooms.ErrWatcherTooSlow, Codes{codes.ResourceExhausted, http.StatusInternalServerError, protocol.CodeInternal}},
 	// A call's context ending reaches the admin API through Hub calls that
 	// wait (WatchRoom).

@@ -33,6 +33,7 @@ var sentinels = map[string]error{
 	"ErrAlreadyJoined":   rooms.ErrAlreadyJoined,
 	"ErrNoPresence":      rooms.ErrNoPresence,
 	"ErrClosed":          rooms.ErrClosed,
+	"ErrUnavailable":     rooms.ErrUnavailable,
 	"ErrWatcherTooSlow":  rooms.ErrWatcherTooSlow,
 }
 
