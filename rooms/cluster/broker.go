@@ -1,0 +1,460 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"roomd/rooms"
+)
+
+// The stream that orders and keeps every room's messages. A node publishes
+// a room's messages to rooms.in.<room>; the stream gives each its sequence
+// (one order per room, whichever node published) and republishes it, with
+// that sequence and the room's previous one, to rooms.out.<room>, which
+// every node with members there subscribes to with plain NATS. No consumer
+// per room per node: a node reads the stream itself only to load a room's
+// history when it starts carrying the room, and to fill a gap.
+const (
+	StreamName   = "ROOMD_ROOMS"
+	inPrefix     = "rooms.in."
+	outPrefix    = "rooms.out."
+	headerKind   = "Roomd-Kind"
+	headerFrom   = "Roomd-From"
+	headerUser   = "Roomd-User"
+	headerExcept = "Roomd-Except"
+	headerTime   = "Roomd-Time"
+)
+
+// kindDeleted marks where a room was deleted: DeleteRoom publishes it and
+// purges what came before, so that a resumer from before it hears of a
+// gap rather than the next room's messages as if they followed.
+const kindDeleted = "deleted"
+
+var kindNames = map[rooms.Kind]string{rooms.Text: "text", rooms.Binary: "binary", rooms.JSON: "json"}
+
+func kindOf(name string) (rooms.Kind, bool) {
+	for k, n := range kindNames {
+		if n == name {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// StreamConfig bounds the stream as a node bounds its rooms' history.
+type StreamConfig struct {
+	// Replicas is how many NATS servers keep the stream: 1 for one
+	// server, 3 for a cluster of three or more.
+	Replicas int
+	// HistoryPerRoom is the most messages the stream keeps per room; a
+	// room's own history_size is capped by it in cluster mode.
+	HistoryPerRoom int
+	// MaxBytes bounds everything the stream keeps (the oldest go first),
+	// as -history-bytes bounds one node.
+	MaxBytes int64
+	// MaxMessageBytes is the largest payload a member may send; the stream
+	// refuses larger ones.
+	MaxMessageBytes int
+}
+
+// EnsureStream makes the stream, or brings an existing one's limits to
+// cfg (every node does so at start; the last one's settings hold).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	sc := jetstream.StreamConfig{
+		Name:              StreamName,
+		Description:       "roomd: every room's messages, in order, with their history",
+		Subjects:          []string{inPrefix + ">"},
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardOld,
+		MaxMsgsPerSubject: int64(max(cfg.HistoryPerRoom, 1)),
+		MaxBytes:          cfg.MaxBytes,
+		MaxMsgSize:        int32(cfg.MaxMessageBytes + 4096), // headers: ids and kind
+		Storage:           jetstream.FileStorage,
+		Replicas:          max(cfg.Replicas, 1),
+		AllowDirect:       true,
+		RePublish:         &jetstream.RePublish{Source: inPrefix + ">", Destination: outPrefix + ">"},
+		Duplicates:        2 * time.Minute,
+	}
+	if sc.MaxBytes <= 0 {
+		sc.MaxBytes = -1
+	}
+	return js.CreateOrUpdateStream(ctx, sc)
+}
+
+// Broker is the rooms.Broker of cluster mode: it publishes into the stream
+// and delivers what the stream republishes for the rooms this node carries.
+type Broker struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	local   rooms.Deliverer
+	log     *slog.Logger
+	timeout time.Duration
+	epoch   string // the stream's: it changes only if the stream was made anew
+
+	mu   sync.Mutex
+	subs map[string]*roomSub
+}
+
+// roomSub is one room this node carries.
+type roomSub struct {
+	roomID  string
+	subject string // rooms.out.<room>
+	refs    int    // Subscribe calls not matched by Unsubscribe; under Broker.mu
+	opMu    sync.Mutex
+	sub     *nats.Subscription // under opMu
+
+	// Delivery state, under dmu: messages are delivered one at a time, in
+	// stream order, by the subscription's goroutine or a reload.
+	dmu       sync.Mutex
+	started   bool           // Subscribe has loaded the history; before, arrivals wait in early
+	early     []*nats.Msg    // arrived while loading
+	delivered uint64         // the room's latest sequence this node has seen
+}
+
+// NewBroker returns a broker over the stream for the Hub that NewHub gives
+// it as local. timeout bounds each call to NATS.
+func NewBroker(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, local rooms.Deliverer, log *slog.Logger, timeout time.Duration) (*Broker, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	var b8 [8]byte
+	binary.BigEndian.PutUint64(b8[:], uint64(info.Created.UnixNano()))
+	b := &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout,
+		epoch: strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b8[:])),
+		subs:  make(map[string]*roomSub)}
+	return b, nil
+}
+
+// Epoch names the stream's history; every room's positions are in it.
+func (b *Broker) Epoch() string { return b.epoch }
+
+// Publish implements rooms.Broker: the message is stored in the stream
+// before Publish returns, and reaches every node (this one included)
+// through the stream's republish.
+func (b *Broker) Publish(m *rooms.Message) (rooms.Published, error) {
+	if !b.nc.IsConnected() {
+		return rooms.Published{}, fmt.Errorf("%w: NATS is not connected (%s); the message was not published", rooms.ErrUnavailable, b.nc.Status())
+	}
+	msg := nats.NewMsg(inPrefix + roomToken(m.RoomID))
+	msg.Data = m.Payload
+	msg.Header.Set(headerKind, kindNames[m.Kind])
+	if m.FromClientID != "" {
+		msg.Header.Set(headerFrom, m.FromClientID)
+	}
+	if m.FromUserID != "" {
+		msg.Header.Set(headerUser, m.FromUserID)
+	}
+	if len(m.ExcludeClientIDs) > 0 {
+		msg.Header.Set(headerExcept, strings.Join(m.ExcludeClientIDs, ","))
+	}
+	msg.Header.Set(headerTime, strconv.FormatInt(m.Time.UnixNano(), 10))
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	ack, err := b.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return rooms.Published{}, fmt.Errorf("%w: the stream did not take the message: %v", rooms.ErrUnavailable, err)
+	}
+	m.Seq = ack.Sequence
+	return rooms.Published{Position: rooms.Position{Seq: ack.Sequence, Epoch: b.epoch}, Recipients: -1}, nil
+}
+
+// Subscribe implements rooms.Broker: it subscribes to the room's
+// republished messages first, then loads what the stream keeps of the
+// room, so that nothing falls between the two; what arrives meanwhile is
+// delivered after the history, without what the history already holds.
+func (b *Broker) Subscribe(roomID string) (rooms.RoomHistory, error) {
+	b.mu.Lock()
+	rs := b.subs[roomID]
+	if rs == nil {
+		rs = &roomSub{roomID: roomID, subject: outPrefix + roomToken(roomID)}
+		b.subs[roomID] = rs
+	}
+	rs.refs++
+	b.mu.Unlock()
+
+	rs.opMu.Lock()
+	defer rs.opMu.Unlock()
+	if rs.sub == nil {
+		sub, err := b.nc.Subscribe(rs.subject, func(msg *nats.Msg) { b.arrived(rs, msg) })
+		if err == nil {
+			sub.SetPendingLimits(-1, 64<<20) // a busy room may queue a burst; bounded in bytes
+			err = b.nc.FlushTimeout(b.timeout)
+		}
+		if err != nil {
+			if sub != nil {
+				sub.Unsubscribe()
+			}
+			b.release(rs)
+			return rooms.RoomHistory{}, fmt.Errorf("%w: subscribing to %s: %v", rooms.ErrUnavailable, rs.subject, err)
+		}
+		rs.sub = sub
+	}
+	hist, err := b.loadHistory(roomID)
+	if err != nil {
+		if b.release(rs) {
+			b.unsubscribeLocked(rs)
+		}
+		return rooms.RoomHistory{}, err
+	}
+	rs.dmu.Lock()
+	if !rs.started || hist.Seq > rs.delivered {
+		rs.delivered = hist.Seq
+	} else {
+		// Already carried (a room made again before the old one's
+		// Unsubscribe): the history stands where delivery does.
+		hist.Seq = rs.delivered
+	}
+	early := rs.early
+	rs.started, rs.early = true, nil
+	for _, msg := range early {
+		b.deliverLocked(rs, msg)
+	}
+	rs.dmu.Unlock()
+	return hist, nil
+}
+
+// loadHistory reads what the stream keeps of a room.
+func (b *Broker) loadHistory(roomID string) (rooms.RoomHistory, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	subject := inPrefix + roomToken(roomID)
+	info, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return rooms.RoomHistory{}, fmt.Errorf("%w: reading stream %s: %v", rooms.ErrUnavailable, StreamName, err)
+	}
+	st := info.State
+	hist := rooms.RoomHistory{Epoch: b.epoch, Seq: st.LastSeq, SharedOrder: true}
+	// What the stream dropped for its byte bound went oldest first over
+	// all rooms: anything of this room before FirstSeq may be lost.
+	if st.FirstSeq > 0 {
+		hist.Trimmed = st.FirstSeq - 1
+	}
+	count := st.Subjects[subject]
+	if count == 0 {
+		return hist, nil
+	}
+	msgs, err := b.fetch(ctx, subject, 0, 0)
+	if err != nil {
+		return rooms.RoomHistory{}, err
+	}
+	if len(msgs) > 0 && count >= uint64(info.Config.MaxMsgsPerSubject) {
+		// At its per-room bound: older messages of the room were dropped.
+		hist.Trimmed = max(hist.Trimmed, msgs[0].Seq-1)
+	}
+	for _, m := range msgs {
+		hist.Seq = max(hist.Seq, m.Seq) // stored after the Info above
+		switch {
+		case isDeletionMark(m): // nothing before it belongs to this room
+			hist.Trimmed, hist.Messages = m.Seq, hist.Messages[:0]
+		case m.Kind != 0:
+			hist.Messages = append(hist.Messages, m)
+		}
+	}
+	return hist, nil
+}
+
+// fetch reads a room's messages from the stream with sequences from
+// `from` (0: the first kept) up to `upTo` (0: the last kept), oldest first.
+// Deletion marks come back with Kind 0.
+func (b *Broker) fetch(ctx context.Context, subject string, from, upTo uint64) ([]*rooms.Message, error) {
+	if upTo == 0 {
+		last, err := b.stream.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
+		}
+		upTo = last.Sequence
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	}
+	cons, err := b.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
+	}
+	var out []*rooms.Message
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := meta.Sequence.Stream
+			if seq > upTo {
+				return out, nil
+			}
+			out = append(out, decode(roomOfToken(strings.TrimPrefix(msg.Subject(), inPrefix)), seq, msg.Headers(), msg.Data(), meta.Timestamp))
+			if seq == upTo {
+				return out, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
+		}
+		if n == 0 {
+			// Nothing more to read: what upTo named is gone (trimmed
+			// meanwhile), so what was read is all there is.
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, ctx.Err())
+		}
+	}
+}
+
+// decode makes a rooms.Message of a stored or republished one. A deletion
+// mark, or a kind this node does not know, has Kind 0 and is not
+// delivered.
+func decode(roomID string, seq uint64, h nats.Header, data []byte, stored time.Time) *rooms.Message {
+	m := &rooms.Message{RoomID: roomID, Seq: seq, Payload: data, Time: stored,
+		FromClientID: h.Get(headerFrom), FromUserID: h.Get(headerUser)}
+	kind := h.Get(headerKind)
+	m.Kind, _ = kindOf(kind)
+	if kind == kindDeleted {
+		m.Event = kindDeleted
+	}
+	if except := h.Get(headerExcept); except != "" {
+		m.ExcludeClientIDs = strings.Split(except, ",")
+	}
+	if ns, err := strconv.ParseInt(h.Get(headerTime), 10, 64); err == nil {
+		m.Time = time.Unix(0, ns)
+	}
+	return m
+}
+
+func isDeletionMark(m *rooms.Message) bool { return m.Kind == 0 && m.Event == kindDeleted }
+
+// arrived is the room subscription's handler: NATS calls it on one
+// goroutine per subscription, so a room's messages come in stream order.
+func (b *Broker) arrived(rs *roomSub, msg *nats.Msg) {
+	rs.dmu.Lock()
+	defer rs.dmu.Unlock()
+	if !rs.started {
+		rs.early = append(rs.early, msg)
+		return
+	}
+	b.deliverLocked(rs, msg)
+}
+
+// deliverLocked hands one republished message to the Hub, first reading
+// from the stream what this node missed before it (the message's
+// Nats-Last-Sequence says which sequence of the room came before). rs.dmu
+// must be held.
+func (b *Broker) deliverLocked(rs *roomSub, msg *nats.Msg) {
+	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil || seq <= rs.delivered {
+		return // not from the stream, or already delivered
+	}
+	prev, _ := strconv.ParseUint(msg.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+	if prev > rs.delivered {
+		b.fillGapLocked(rs, prev)
+	}
+	m := decode(rs.roomID, seq, msg.Header, msg.Data, time.Now())
+	rs.delivered = seq
+	if m.Kind != 0 {
+		b.local.Deliver(m)
+	}
+}
+
+// fillGapLocked delivers the room's messages after rs.delivered up to
+// upTo from the stream: this node missed them (NATS dropped them for a
+// slow subscription, or while it reconnected). rs.dmu must be held.
+func (b *Broker) fillGapLocked(rs *roomSub, upTo uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	msgs, err := b.fetch(ctx, inPrefix+roomToken(rs.roomID), rs.delivered+1, upTo)
+	if err != nil {
+		b.log.Warn("cluster: could not read messages this node missed; its members miss them too",
+			"room", rs.roomID, "after", rs.delivered, "up_to", upTo, "err", err)
+		return
+	}
+	for _, m := range msgs {
+		if m.Seq <= rs.delivered {
+			continue
+		}
+		rs.delivered = m.Seq
+		if m.Kind != 0 {
+			b.local.Deliver(m)
+		}
+	}
+}
+
+// CatchUp reads, for every room this node carries, what the stream holds
+// past what the node has delivered: after NATS reconnects, what was
+// published while it was away. The subscriptions themselves come back by
+// themselves.
+func (b *Broker) CatchUp() {
+	b.mu.Lock()
+	all := make([]*roomSub, 0, len(b.subs))
+	for _, rs := range b.subs {
+		all = append(all, rs)
+	}
+	b.mu.Unlock()
+	for _, rs := range all {
+		rs.dmu.Lock()
+		if rs.started {
+			b.fillGapLocked(rs, 0)
+		}
+		rs.dmu.Unlock()
+	}
+}
+
+// Unsubscribe implements rooms.Broker.
+func (b *Broker) Unsubscribe(roomID string) {
+	b.mu.Lock()
+	rs := b.subs[roomID]
+	b.mu.Unlock()
+	if rs == nil {
+		return
+	}
+	rs.opMu.Lock()
+	defer rs.opMu.Unlock()
+	if b.release(rs) {
+		b.unsubscribeLocked(rs)
+	}
+}
+
+// release drops one Subscribe of rs and reports whether it was the last,
+// and rs is forgotten.
+func (b *Broker) release(rs *roomSub) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rs.refs--
+	if rs.refs > 0 {
+		return false
+	}
+	delete(b.subs, rs.roomID)
+	return true
+}
+
+// unsubscribeLocked ends rs's subscription. rs.opMu must be held.
+func (b *Broker) unsubscribeLocked(rs *roomSub) {
+	if rs.sub != nil {
+		rs.sub.Unsubscribe()
+		rs.sub = nil
+	}
+}
