@@ -123,21 +123,25 @@ type roomSub struct {
 	delivered uint64         // the room's latest sequence this node has seen
 }
 
-// NewBroker returns a broker over the stream for the Hub that NewHub gives
-// it as local. timeout bounds each call to NATS.
-func NewBroker(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, local rooms.Deliverer, log *slog.Logger, timeout time.Duration) (*Broker, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+// NewBroker returns a broker over the stream, whose history StreamEpoch
+// named, for the Hub that NewHub gives it as local. timeout bounds each
+// call to NATS.
+func NewBroker(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, epoch string, local rooms.Deliverer, log *slog.Logger, timeout time.Duration) *Broker {
+	return &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout, epoch: epoch,
+		subs: make(map[string]*roomSub)}
+}
+
+// StreamEpoch names the stream's history by when the stream was made: a
+// stream made anew (its NATS store lost) starts a new epoch, and resumers
+// from the old one hear of a gap.
+func StreamEpoch(ctx context.Context, stream jetstream.Stream) (string, error) {
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", StreamName, err)
+		return "", fmt.Errorf("stream %s: %w", StreamName, err)
 	}
 	var b8 [8]byte
 	binary.BigEndian.PutUint64(b8[:], uint64(info.Created.UnixNano()))
-	b := &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout,
-		epoch: strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b8[:])),
-		subs:  make(map[string]*roomSub)}
-	return b, nil
+	return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b8[:])), nil
 }
 
 // Epoch names the stream's history; every room's positions are in it.

@@ -43,15 +43,15 @@ func newTestNode(t *testing.T, url, name string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	epoch, err := StreamEpoch(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := &testNode{nc: nc}
-	var newErr error
 	n.hub = rooms.NewHub(rooms.Config{NodeName: name, DefaultHistorySize: 100, NewBroker: func(local rooms.Deliverer) rooms.Broker {
-		n.broker, newErr = NewBroker(nc, js, stream, local, slog.New(slog.NewTextHandler(io.Discard, nil)), 5*time.Second)
+		n.broker = NewBroker(nc, js, stream, epoch, local, slog.New(slog.NewTextHandler(io.Discard, nil)), 5*time.Second)
 		return n.broker
 	}})
-	if newErr != nil {
-		t.Fatal(newErr)
-	}
 	nc.SetReconnectHandler(func(*nats.Conn) { go n.broker.CatchUp() })
 	return n
 }

@@ -1,0 +1,178 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"roomd/rooms"
+)
+
+// Config is what a node needs to join the cluster.
+type Config struct {
+	// URL lists the NATS servers, comma separated (nats://host:4222).
+	// User and password may sit in it, or in User and Password.
+	URL      string
+	User     string
+	Password string
+	// CredsFile is a NATS credentials file (JWT and NKey seed).
+	CredsFile string
+	// CAFile verifies the NATS servers' TLS certificates.
+	CAFile string
+	// Name is this node's name; see DefaultNodeName.
+	Name   string
+	Stream StreamConfig
+	// CallTimeout caps how long an admin call waits for other nodes (the
+	// call's own deadline, if sooner, wins), and each call to NATS.
+	CallTimeout time.Duration
+	Log         *slog.Logger
+}
+
+// DefaultNodeName is the host's name (its first label, as a node name must
+// be one) and a short random suffix, so that two nodes started on one
+// host without -node-name do not clash.
+func DefaultNodeName() string {
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(strings.ToLower(host), ".")
+	var b strings.Builder
+	for _, r := range host {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	if name == "" {
+		name = "roomd"
+	}
+	return name + "-" + strings.ToLower(rand.Text()[:4])
+}
+
+// Node is this roomd node's part of the cluster: its NATS connection, the
+// stream, and once Start is called, its broker and the services that keep
+// the Hub in step with the others.
+type Node struct {
+	cfg    Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	epoch  string
+	broker *Broker
+	log    *slog.Logger
+}
+
+// Connect connects to NATS and makes sure the stream exists. A NATS that
+// cannot be reached within ctx is an error: a node does not start without
+// its bus.
+func Connect(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 2 * time.Second
+	}
+	if err := rooms.ValidateNodeName(cfg.Name); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Log}
+	opts := []nats.Option{
+		nats.Name("roomd " + cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.Timeout(cfg.CallTimeout),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn("cluster: NATS connection lost; publishing is refused until it is back", "error", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.log.Info("cluster: NATS connection back", "server", nc.ConnectedUrlRedacted())
+			if n.broker != nil {
+				go n.broker.CatchUp()
+			}
+		}),
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("NATS at %s: %w", redact(cfg.URL), err)
+	}
+	n.nc = nc
+	if n.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	// A stream with replicas answers once its servers elected a leader:
+	// try until ctx ends.
+	for {
+		n.stream, err = EnsureStream(ctx, n.js, cfg.Stream)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			nc.Close()
+			return nil, fmt.Errorf("NATS at %s has no JetStream: start nats-server with -js", redact(cfg.URL))
+		}
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("stream %s on NATS at %s: %w", StreamName, redact(cfg.URL), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if n.epoch, err = StreamEpoch(ctx, n.stream); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// redact hides a password in a NATS URL for logs and errors.
+func redact(url string) string {
+	var out []string
+	for _, u := range strings.Split(url, ",") {
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+				u = u[:scheme+3] + "***" + u[at:]
+			}
+		}
+		out = append(out, u)
+	}
+	return strings.Join(out, ",")
+}
+
+// NewBroker is rooms.Config.NewBroker for this node.
+func (n *Node) NewBroker(local rooms.Deliverer) rooms.Broker {
+	n.broker = NewBroker(n.nc, n.js, n.stream, n.epoch, local, n.log, n.cfg.CallTimeout)
+	return n.broker
+}
+
+// Conn is the node's NATS connection.
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
+// JetStream is the node's JetStream context.
+func (n *Node) JetStream() jetstream.JetStream { return n.js }
+
+// Close drains the NATS connection.
+func (n *Node) Close() {
+	if n.nc != nil {
+		_ = n.nc.Drain()
+	}
+}
