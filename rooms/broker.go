@@ -6,6 +6,9 @@ import "sync"
 // one.
 type Deliverer interface {
 	Deliver(m *Message) int
+	// DeliverPresence takes a join or leave that a PresenceAnnouncer
+	// ordered among the room's messages.
+	DeliverPresence(p PresenceEvent)
 }
 
 // Position is where a message sits in its room's order: its sequence, in
@@ -42,6 +45,9 @@ type RoomHistory struct {
 	// resumer: a resume from before it is a gap. Messages hold everything
 	// of the room after it.
 	Trimmed uint64
+	// Members are the room's members on other nodes, for a broker that
+	// is a PresenceAnnouncer: where the roster starts.
+	Members []ClientInfo
 	// SharedOrder says that positions count the messages of many rooms
 	// (a stream's sequence), so that a position past Seq is no gap: it
 	// may be where the order stood when a client joined on another node.

@@ -50,7 +50,8 @@ type Client struct {
 type member struct {
 	client *Client
 	room   *Room
-	slot   int // index in room.members, -1 once removed; guarded by room.mu
+	slot   int  // index in room.members, -1 once removed; guarded by room.mu
+	remote bool // a member on another node, in the roster only (presence.go)
 }
 
 // Info returns the client's identity.

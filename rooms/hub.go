@@ -77,6 +77,7 @@ type Hub struct {
 	maxWatchers       int
 	watchers          atomic.Int64 // open watches
 	broker            Broker
+	announcer         PresenceAnnouncer // the broker, when presence spans nodes; see presence.go
 	seed              maphash.Seed
 	closed            atomic.Bool
 
@@ -133,6 +134,7 @@ func NewHub(cfg Config) *Hub {
 	} else {
 		h.broker = NewMemoryBroker(h)
 	}
+	h.announcer, _ = h.broker.(PresenceAnnouncer)
 	return h
 }
 
@@ -267,9 +269,18 @@ func (h *Hub) openRoom(r *Room) error {
 	for _, m := range hist.Messages {
 		r.keepHistoryLocked(m)
 	}
-	for _, m := range r.pending {
-		if m.Seq > r.lastSeq {
-			r.recordLocked(m) // nobody is a member yet: joiners wait for opened
+	for _, info := range hist.Members {
+		r.rosterPutRemoteLocked(info)
+	}
+	// Nobody is a member yet (joiners wait for opened): what arrived
+	// meanwhile only goes into the history and the roster.
+	for _, p := range r.pending {
+		switch {
+		case p.message != nil && p.message.Seq > r.lastSeq:
+			r.recordLocked(p.message)
+		case p.presence != nil && p.presence.Seq > r.lastSeq:
+			r.lastSeq = p.presence.Seq
+			r.applyRemotePresenceLocked(*p.presence)
 		}
 	}
 	r.opening, r.pending = false, nil

@@ -122,7 +122,8 @@ func (h *Hub) JoinRoom(c *Client, roomID string, opts JoinOptions) (JoinResult, 
 
 // joinLocked does JoinRoom's work once r is found. r.mu must be held.
 func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, error) {
-	if max := h.roomCapacity(r); max > 0 && len(r.members) >= max {
+	// The roster counts the members on every node (presence.go).
+	if max := h.roomCapacity(r); max > 0 && len(r.roster) >= max {
 		return JoinResult{}, errorf(ErrRoomFull, "room %q is full: it has its maximum of %d clients", r.id, max)
 	}
 	var replay []*Message
@@ -157,7 +158,7 @@ func (h *Hub) joinLocked(c *Client, r *Room, opts JoinOptions) (JoinResult, erro
 	// r.mu is held throughout.
 	res := JoinResult{Seq: r.lastSeq, Epoch: r.epoch, Presence: !r.options.NoPresence, Replayed: len(replay)}
 	res.Told = r.addLocked(m)
-	res.MemberCount = len(r.members)
+	res.MemberCount = len(r.roster)
 	if res.Presence && opts.ListMembers > 0 {
 		res.Members, res.MoreMembers = r.pageLocked("", opts.ListMembers)
 	}
@@ -414,7 +415,7 @@ func (h *Hub) Deliver(m *Message) int {
 		r.mu.Unlock()
 		return 0
 	case r.opening:
-		r.pending = append(r.pending, m) // openRoom records what follows its history
+		r.pending = append(r.pending, pending{message: m}) // openRoom records what follows its history
 		r.mu.Unlock()
 		return 0
 	case m.Seq <= r.lastSeq && m.Seq != 0:

@@ -59,11 +59,11 @@ type Room struct {
 	roster   []*member // the same members sorted by client id, for listing them a page at a time (roster.go)
 	sessions int       // members that are session clients (they hear presence)
 	watchers map[*Watcher]struct{}
-	closed   bool       // removed from the registry; joiners must look again
-	opening  bool       // openRoom is not done; Deliver keeps messages in pending
-	pending  []*Message // delivered while opening
-	epoch    string     // names the room's history, as the broker gave it
-	shared   bool       // positions are shared with other rooms: RoomHistory.SharedOrder
+	closed   bool      // removed from the registry; joiners must look again
+	opening  bool      // openRoom is not done; Deliver keeps messages in pending
+	pending  []pending // delivered while opening
+	epoch    string    // names the room's history, as the broker gave it
+	shared   bool      // positions are shared with other rooms: RoomHistory.SharedOrder
 
 	history    history // the latest messages, within the bounds of history.go
 	lastSeq    uint64  // of the latest message delivered
@@ -99,10 +99,16 @@ func (r *Room) addLocked(m *member) (told int) {
 	r.members = append(r.members, m)
 	r.rosterAddLocked(m)
 	info := r.memberInfo(m.client)
-	told = r.presenceLocked(m.client, info, "joined")
 	if m.client.session {
 		r.sessions++
 	}
+	if a := r.hub.announcer; a != nil {
+		// Told in the room's order on every node, this one included,
+		// when the event comes back (DeliverPresence).
+		a.Announce(PresenceEvent{RoomID: r.id, Joined: true, Client: info, Time: time.Now()})
+		return 0
+	}
+	told = r.presenceLocked(m.client, info, "joined")
 	r.emitLocked(Event{Kind: EventClientJoined, Client: info})
 	return told
 }
@@ -133,6 +139,11 @@ func (r *Room) removeLocked(m *member, d departure) (told int) {
 		r.sessions--
 	}
 	info := r.memberInfo(m.client)
+	if a := r.hub.announcer; a != nil && !r.closed {
+		// A deleted room is deleted on every node, each telling its own.
+		a.Announce(PresenceEvent{RoomID: r.id, Client: info, Cause: d.cause, Code: d.code, Reason: d.reason, Time: time.Now()})
+		return 0
+	}
 	told = r.presenceLocked(m.client, info, "left")
 	r.emitLocked(Event{Kind: EventClientLeft, Client: info, Cause: d.cause, CloseCode: d.code, Reason: d.reason})
 	return told

@@ -83,7 +83,7 @@ func (h *Hub) Members(c *Client, roomID, after string, limit int, ack func(Membe
 	case r.options.NoPresence:
 		return MemberPage{}, errorf(ErrNoPresence, "room %q has presence off: only its member count is known", roomID)
 	}
-	page := MemberPage{Count: len(r.members)}
+	page := MemberPage{Count: len(r.roster)}
 	page.Members, page.More = r.pageLocked(after, limit)
 	if ack != nil {
 		h.sendLocked(c, ack(page))

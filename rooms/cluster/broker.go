@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,21 @@ const (
 // purges what came before, so that a resumer from before it hears of a
 // gap rather than the next room's messages as if they followed.
 const kindDeleted = "deleted"
+
+// A member's join or leave travels in its room's order too, as a stream
+// message of these kinds whose data is a presenceData.
+const (
+	kindJoined = "joined"
+	kindLeft   = "left"
+)
+
+// presenceData is a join or leave as the stream keeps it.
+type presenceData struct {
+	Client rooms.ClientInfo `json:"client"`
+	Cause  rooms.LeaveCause `json:"cause,omitempty"`
+	Code   rooms.CloseCode  `json:"code,omitempty"`
+	Reason string           `json:"reason,omitempty"`
+}
 
 var kindNames = map[rooms.Kind]string{rooms.Text: "text", rooms.Binary: "binary", rooms.JSON: "json"}
 
@@ -105,6 +121,12 @@ type Broker struct {
 
 	mu   sync.Mutex
 	subs map[string]*roomSub
+
+	// Roster, if set, lists a room's members on the other nodes: where a
+	// room this node starts carrying takes its roster from.
+	Roster func(ctx context.Context, roomID string) []rooms.ClientInfo
+
+	announcing announceQueue
 }
 
 // roomSub is one room this node carries.
@@ -118,17 +140,22 @@ type roomSub struct {
 	// Delivery state, under dmu: messages are delivered one at a time, in
 	// stream order, by the subscription's goroutine or a reload.
 	dmu       sync.Mutex
-	started   bool           // Subscribe has loaded the history; before, arrivals wait in early
-	early     []*nats.Msg    // arrived while loading
-	delivered uint64         // the room's latest sequence this node has seen
+	started   bool        // Subscribe has loaded the history; before, arrivals wait in early
+	early     []*nats.Msg // arrived while loading
+	delivered uint64      // the room's latest sequence this node has seen
 }
 
 // NewBroker returns a broker over the stream, whose history StreamEpoch
 // named, for the Hub that NewHub gives it as local. timeout bounds each
 // call to NATS.
 func NewBroker(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, epoch string, local rooms.Deliverer, log *slog.Logger, timeout time.Duration) *Broker {
-	return &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout, epoch: epoch,
+	b := &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout, epoch: epoch,
 		subs: make(map[string]*roomSub)}
+	b.announcing.wake = make(chan struct{}, 1)
+	b.announcing.stop = make(chan struct{})
+	b.announcing.done = make(chan struct{})
+	go b.announceLoop()
+	return b
 }
 
 // StreamEpoch names the stream's history by when the stream was made: a
@@ -215,6 +242,13 @@ func (b *Broker) Subscribe(roomID string) (rooms.RoomHistory, error) {
 		}
 		return rooms.RoomHistory{}, err
 	}
+	if b.Roster != nil {
+		// Asked after subscribing: a join or leave the answers miss
+		// arrives as an event, and events apply on top of any answer.
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		hist.Members = b.Roster(ctx, roomID)
+		cancel()
+	}
 	rs.dmu.Lock()
 	if !rs.started || hist.Seq > rs.delivered {
 		rs.delivered = hist.Seq
@@ -265,7 +299,7 @@ func (b *Broker) loadHistory(roomID string) (rooms.RoomHistory, error) {
 		switch {
 		case isDeletionMark(m): // nothing before it belongs to this room
 			hist.Trimmed, hist.Messages = m.Seq, hist.Messages[:0]
-		case m.Kind != 0:
+		case m.Kind != 0 && m.Kind != rooms.Presence:
 			hist.Messages = append(hist.Messages, m)
 		}
 	}
@@ -338,8 +372,11 @@ func decode(roomID string, seq uint64, h nats.Header, data []byte, stored time.T
 		FromClientID: h.Get(headerFrom), FromUserID: h.Get(headerUser)}
 	kind := h.Get(headerKind)
 	m.Kind, _ = kindOf(kind)
-	if kind == kindDeleted {
+	switch kind {
+	case kindDeleted:
 		m.Event = kindDeleted
+	case kindJoined, kindLeft:
+		m.Kind, m.Event = rooms.Presence, kind
 	}
 	if except := h.Get(headerExcept); except != "" {
 		m.ExcludeClientIDs = strings.Split(except, ",")
@@ -377,9 +414,23 @@ func (b *Broker) deliverLocked(rs *roomSub, msg *nats.Msg) {
 	if prev > rs.delivered {
 		b.fillGapLocked(rs, prev)
 	}
-	m := decode(rs.roomID, seq, msg.Header, msg.Data, time.Now())
 	rs.delivered = seq
-	if m.Kind != 0 {
+	b.hand(decode(rs.roomID, seq, msg.Header, msg.Data, time.Now()))
+}
+
+// hand gives one decoded message or presence event to the Hub.
+func (b *Broker) hand(m *rooms.Message) {
+	switch m.Kind {
+	case 0: // a deletion mark, or of a kind this node does not know
+	case rooms.Presence:
+		var d presenceData
+		if err := json.Unmarshal(m.Payload, &d); err != nil {
+			b.log.Warn("cluster: a malformed presence event in the stream", "room", m.RoomID, "seq", m.Seq, "err", err)
+			return
+		}
+		b.local.DeliverPresence(rooms.PresenceEvent{RoomID: m.RoomID, Seq: m.Seq, Joined: m.Event == kindJoined,
+			Client: d.Client, Cause: d.Cause, Code: d.Code, Reason: d.Reason, Time: m.Time})
+	default:
 		b.local.Deliver(m)
 	}
 }
@@ -401,9 +452,7 @@ func (b *Broker) fillGapLocked(rs *roomSub, upTo uint64) {
 			continue
 		}
 		rs.delivered = m.Seq
-		if m.Kind != 0 {
-			b.local.Deliver(m)
-		}
+		b.hand(m)
 	}
 }
 
@@ -461,4 +510,108 @@ func (b *Broker) unsubscribeLocked(rs *roomSub) {
 		rs.sub.Unsubscribe()
 		rs.sub = nil
 	}
+}
+
+// announceQueue holds this node's joins and leaves until they are in the
+// stream, in the order they happened. Announce is called under a room's
+// lock, so it only appends; one goroutine publishes, one event at a time,
+// which keeps a member's join before its leave on every node.
+type announceQueue struct {
+	mu      sync.Mutex
+	events  []rooms.PresenceEvent
+	dropped int
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// maxQueuedAnnouncements bounds the queue while NATS is unreachable; past
+// it the oldest are dropped (and other nodes' rosters miss them until the
+// room is carried afresh), as a node's memory matters more.
+const maxQueuedAnnouncements = 100000
+
+// Announce implements rooms.PresenceAnnouncer.
+func (b *Broker) Announce(p rooms.PresenceEvent) {
+	q := &b.announcing
+	q.mu.Lock()
+	if len(q.events) >= maxQueuedAnnouncements {
+		q.events = q.events[1:]
+		q.dropped++
+	}
+	q.events = append(q.events, p)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Broker) announceLoop() {
+	q := &b.announcing
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		var next rooms.PresenceEvent
+		have := len(q.events) > 0
+		if have {
+			next = q.events[0]
+		}
+		if q.dropped > 0 {
+			b.log.Warn("cluster: joins and leaves dropped while NATS was unreachable; other nodes list members wrongly until they carry the room afresh", "dropped", q.dropped)
+			q.dropped = 0
+		}
+		q.mu.Unlock()
+		if !have {
+			select {
+			case <-q.wake:
+				continue
+			case <-q.stop:
+				return
+			}
+		}
+		if err := b.publishPresence(next); err != nil {
+			// Kept at the head, tried again: order matters more than speed.
+			select {
+			case <-time.After(250 * time.Millisecond):
+				continue
+			case <-q.stop:
+				return
+			}
+		}
+		q.mu.Lock()
+		if len(q.events) > 0 {
+			q.events[0] = rooms.PresenceEvent{}
+			q.events = q.events[1:]
+		}
+		q.mu.Unlock()
+	}
+}
+
+func (b *Broker) publishPresence(p rooms.PresenceEvent) error {
+	data, err := json.Marshal(presenceData{Client: p.Client, Cause: p.Cause, Code: p.Code, Reason: p.Reason})
+	if err != nil {
+		return nil // nothing to retry
+	}
+	msg := nats.NewMsg(inPrefix + roomToken(p.RoomID))
+	msg.Data = data
+	kind := kindLeft
+	if p.Joined {
+		kind = kindJoined
+	}
+	msg.Header.Set(headerKind, kind)
+	msg.Header.Set(headerTime, strconv.FormatInt(p.Time.UnixNano(), 10))
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	_, err = b.js.PublishMsg(ctx, msg)
+	return err
+}
+
+// Close stops announcing; what is still queued is not published.
+func (b *Broker) Close() {
+	select {
+	case <-b.announcing.stop:
+	default:
+		close(b.announcing.stop)
+	}
+	<-b.announcing.done
 }

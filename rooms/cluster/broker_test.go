@@ -23,10 +23,30 @@ import (
 type testNode struct {
 	hub    *rooms.Hub
 	broker *Broker
+	calls  *Calls
 	nc     *nats.Conn
 }
 
-func newTestNode(t *testing.T, url, name string) *testNode {
+// testPeers is the test's list of live nodes, which it changes as nodes
+// start and die.
+type testPeers struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (p *testPeers) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.names)
+}
+
+func (p *testPeers) set(names ...string) {
+	p.mu.Lock()
+	p.names = names
+	p.mu.Unlock()
+}
+
+func newTestNode(t *testing.T, url, name string, peers ...*testPeers) *testNode {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -52,7 +72,16 @@ func newTestNode(t *testing.T, url, name string) *testNode {
 		n.broker = NewBroker(nc, js, stream, epoch, local, slog.New(slog.NewTextHandler(io.Discard, nil)), 5*time.Second)
 		return n.broker
 	}})
+	t.Cleanup(n.broker.Close)
 	nc.SetReconnectHandler(func(*nats.Conn) { go n.broker.CatchUp() })
+	if len(peers) > 0 {
+		n.calls, err = StartCalls(nc, n.hub, peers[0].list, 2*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.calls.Stop)
+		n.broker.Roster = n.calls.Roster
+	}
 	return n
 }
 
@@ -241,3 +270,7 @@ func TestDeliveryResumesAfterNATSRestarts(t *testing.T) {
 }
 
 func errorsIsUnavailable(err error) bool { return errors.Is(err, rooms.ErrUnavailable) }
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

@@ -163,17 +163,6 @@ var handlers = map[string]func(h *rooms.Hub, req []byte) (any, error){
 		}
 		return deleteReply{Found: err == nil, Result: res}, err
 	},
-	opClients: func(h *rooms.Hub, req []byte) (any, error) {
-		var r pageReq
-		if err := json.Unmarshal(req, &r); err != nil {
-			return nil, err
-		}
-		page, more, err := h.Clients(r.Room, r.After, r.Limit)
-		if errors.Is(err, rooms.ErrRoomNotFound) {
-			return clientsPage{}, nil
-		}
-		return clientsPage{Found: err == nil, Clients: page, More: more}, err
-	},
 	opKickClient: func(h *rooms.Hub, req []byte) (any, error) {
 		var r clientReq
 		if err := json.Unmarshal(req, &r); err != nil {
@@ -188,6 +177,17 @@ var handlers = map[string]func(h *rooms.Hub, req []byte) (any, error){
 		}
 		return h.KickUser(r.User, r.Room, r.Reason)
 	},
+	opLocalMembers: func(h *rooms.Hub, req []byte) (any, error) {
+		var r pageReq
+		if err := json.Unmarshal(req, &r); err != nil {
+			return nil, err
+		}
+		page, more, err := h.LocalClients(r.Room, r.After, r.Limit)
+		if errors.Is(err, rooms.ErrRoomNotFound) {
+			return clientsPage{}, nil
+		}
+		return clientsPage{Found: err == nil, Clients: page, More: more}, err
+	},
 	opSend: func(h *rooms.Hub, req []byte) (any, error) {
 		var r sendReq
 		if err := json.Unmarshal(req, &r); err != nil {
@@ -201,10 +201,11 @@ const (
 	opGetRoom    = "room-get"
 	opListRooms  = "room-list"
 	opDeleteRoom = "room-delete"
-	opClients    = "clients"
 	opKickClient = "client-kick"
 	opKickUser   = "user-kick"
 	opSend       = "client-send"
+	// opLocalMembers lists a room's members on the node asked only.
+	opLocalMembers = "room-local-members"
 )
 
 type roomReq struct {
@@ -325,4 +326,35 @@ func all[T any](ctx context.Context, c *Calls, op string, req any) (answers []an
 		answers = append(answers, a)
 	}
 	return answers, unreachable
+}
+
+// rosterPage is how many members one answer of a roster lists; a node asks
+// again after the last for more.
+const rosterPage = 5000
+
+// Roster lists a room's members on every other live node, for a room this
+// node starts carrying (Broker.Roster). A node that does not answer is
+// left out, and logged: its members are missing here until they join or
+// leave again.
+func (c *Calls) Roster(ctx context.Context, roomID string) []rooms.ClientInfo {
+	var out []rooms.ClientInfo
+	for _, node := range c.peers() {
+		if node == c.node {
+			continue
+		}
+		after := ""
+		for {
+			var page clientsPage
+			if err := c.one(ctx, node, opLocalMembers, pageReq{Room: roomID, After: after, Limit: rosterPage}, &page); err != nil {
+				c.log.Warn("cluster: a node did not list its members of a room; they are missing from this node's roster", "room", roomID, "node", node, "err", err)
+				break
+			}
+			out = append(out, page.Clients...)
+			if !page.More || len(page.Clients) == 0 {
+				break
+			}
+			after = page.Clients[len(page.Clients)-1].ClientID
+		}
+	}
+	return out
 }

@@ -1,0 +1,124 @@
+package cluster
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"roomd/rooms"
+	"roomd/rooms/cluster/natstest"
+)
+
+// presenceOf takes a session member's presence frames as "joined X" and
+// "left X", and its messages as "msg N", in the order it got them.
+func (m *member) events() []string {
+	var out []string
+	for _, msg := range m.c.Queue().Take(nil) {
+		switch msg.Kind {
+		case rooms.Presence:
+			out = append(out, msg.Event+" "+msg.Subject.ClientID)
+		case rooms.Text:
+			out = append(out, "msg "+string(msg.Payload))
+		}
+	}
+	return out
+}
+
+func waitEvents(t *testing.T, m *member, want []string) {
+	t.Helper()
+	if got := takeEvents(t, m, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// takeEvents waits until m has n events, or 15 s, and returns them.
+func takeEvents(t *testing.T, m *member, n int) []string {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(15 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		got = append(got, m.events()...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	return got
+}
+
+// Members on two nodes: each hears of the other's join and leave once, in
+// the room's order with its messages; a join counts and lists the members
+// of every node; a node that dies has its members removed everywhere,
+// each once, as dropped.
+func TestPresenceSpansNodes(t *testing.T) {
+	srv := natstest.Start(t)
+	peers := &testPeers{}
+	peers.set("a", "b", "c")
+	a, b, c := newTestNode(t, srv.URL(), "a", peers), newTestNode(t, srv.URL(), "b", peers), newTestNode(t, srv.URL(), "c", peers)
+	onA := a.join(t, "r", rooms.JoinOptions{})
+	onB := b.join(t, "r", rooms.JoinOptions{})
+	waitEvents(t, onA, []string{"joined " + onB.c.ID()})
+	publish(t, a, "r", "1")
+	waitEvents(t, onB, []string{"msg 1"})
+	waitEvents(t, onA, []string{"msg 1"})
+
+	// A third member on a third node, which starts carrying the room
+	// now: its join lists both others, and counts three.
+	cc, _ := c.hub.Connect(rooms.ClientInfo{}, &quietTransport{}, true)
+	res, err := c.hub.JoinRoom(cc, "r", rooms.JoinOptions{AutoCreate: true, ListMembers: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range res.Members {
+		ids = append(ids, m.ClientID)
+	}
+	want := []string{onA.c.ID(), onB.c.ID(), cc.ID()}
+	slices.Sort(want)
+	if res.MemberCount != 3 || !slices.Equal(ids, want) {
+		t.Errorf("join on the third node: count %d members %v, want 3 %v", res.MemberCount, ids, want)
+	}
+	onC := &member{c: cc}
+	waitEvents(t, onA, []string{"joined " + cc.ID()})
+	waitEvents(t, onB, []string{"joined " + cc.ID()})
+
+	// b leaves the room as c publishes: the others hear of both once,
+	// in the same order (the leave takes its place in the room's order
+	// when it reaches the stream).
+	if _, err := b.hub.LeaveRoom(onB.c, "r"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, "r", "2")
+	gotA, gotC := takeEvents(t, onA, 2), takeEvents(t, onC, 2)
+	if !slices.Equal(gotA, gotC) || !slices.Contains(gotA, "left "+onB.c.ID()) || !slices.Contains(gotA, "msg 2") {
+		t.Errorf("a got %q, c got %q: want the leave and the message once each, in one order", gotA, gotC)
+	}
+
+	// c dies without a word: a and its watchers hear of c's member once.
+	w, err := a.hub.Watch("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	peers.set("a", "b")
+	for range 2 { // told of the death twice, as a registry may: still once
+		a.hub.PurgeNode("c")
+	}
+	waitEvents(t, onA, []string{"left " + cc.ID()})
+	ev := <-watchEvents(w)
+	if ev.Kind != rooms.EventClientLeft || ev.Client.ClientID != cc.ID() || ev.CloseCode != rooms.CloseAbnormal {
+		t.Errorf("watcher got %+v, want c's member left with 1006", ev)
+	}
+	page, _, _ := a.hub.Clients("r", "", 10)
+	if len(page) != 1 || page[0].ClientID != onA.c.ID() {
+		t.Errorf("after c died, a lists %v", page)
+	}
+}
+
+func watchEvents(w *rooms.Watcher) <-chan rooms.Event {
+	ch := make(chan rooms.Event, 1)
+	go func() {
+		ctx, cancel := contextWithTimeout(10 * time.Second)
+		defer cancel()
+		e, _, _ := w.Next(ctx)
+		ch <- e
+	}()
+	return ch
+}
