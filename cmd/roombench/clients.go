@@ -19,7 +19,7 @@ import (
 // Payload layout: every published payload starts with this header so that
 // a receiver can compute latency and find lost and duplicate deliveries.
 const (
-	offSentAt    = 0  // int64 unix nanoseconds, taken just before the publish call
+	offSentAt    = 0  // int64 unix nanoseconds: when the publish was due (-rate > 0) or sent (-rate 0)
 	offPublisher = 8  // uint32 global publisher index
 	offSeq       = 12 // uint64 per-publisher sequence, from 1
 	headerSize   = 20

@@ -95,6 +95,12 @@ type publishReport struct {
 	PublishErrors    uint64  `json:"publish_errors"`
 	FirstError       string  `json:"first_error,omitempty"`
 	PublishPerSecond float64 `json:"publishes_per_second"`
+	// With a -rate, payloads carry the time each publish was due, and
+	// these say how far behind schedule the publishers fell: the most a
+	// publish started after it was due, and the publishes that were due
+	// by the end of -duration but never sent. Both 0 with -rate 0.
+	PublishLagMaxMs float64 `json:"publish_lag_max_ms"`
+	DueUnsent       uint64  `json:"due_unsent"`
 	// ServerRecipients is the sum of the recipient counts the server
 	// returned; null when its publish does not return one (Centrifugo).
 	ServerRecipients *uint64 `json:"server_recipients"`
@@ -188,6 +194,9 @@ func (r *report) writeTable(w io.Writer) {
 	}
 	if p := r.Publish; p != nil {
 		row("published", "%d ok, %d errors, %.0f/s over %.2f s", p.Published, p.PublishErrors, p.PublishPerSecond, p.PublishSeconds)
+		if c.Rate > 0 {
+			row("  schedule", "started at most %.2f ms after due, %d due but never sent (latency counts from when due)", p.PublishLagMaxMs, p.DueUnsent)
+		}
 		if p.FirstError != "" {
 			row("  first error", "%s", p.FirstError)
 		}

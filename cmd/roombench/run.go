@@ -228,6 +228,8 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		Published:        okTotal,
 		PublishErrors:    ps.errs.Load(),
 		PublishPerSecond: float64(okTotal) / pubTime.Seconds(),
+		PublishLagMaxMs:  ms(time.Duration(ps.maxLag.Load())),
+		DueUnsent:        ps.dueUnsent.Load(),
 		Expected:         want,
 		Received:         received,
 		Unique:           unique,
