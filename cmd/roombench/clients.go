@@ -146,10 +146,10 @@ func (f *fleet) dialers(srcs []netip.Addr, wrap bool) []*websocket.Dialer {
 }
 
 // connect dials cfg.conns clients with cfg.dialWorkers at a time, spreading
-// them round-robin over the rooms and the source addresses, and hands each
-// to its reader: a poller (-reader epoll) or a goroutine of its own. It
-// returns how many connected.
-func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr) (int, error) {
+// them over the rooms, the nodes (bases) and the source addresses (see
+// place), and hands each to its reader: a poller (-reader epoll) or a
+// goroutine of its own. It returns how many connected.
+func (f *fleet) connect(ctx context.Context, bases []*url.URL, roomIDs []string, srcs []netip.Addr) (int, error) {
 	if f.cfg.reader == readerEpoll {
 		ps, err := newPollerSet(f, f.cfg.pollers)
 		if err != nil {
@@ -172,9 +172,12 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 				if i >= f.cfg.conns || ctx.Err() != nil {
 					return
 				}
-				room := i % len(roomIDs)
-				ws, key, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[room])
+				room, node, src := place(i, len(roomIDs), len(bases), len(dialers))
+				ws, key, err := f.dial(ctx, dialers[src], bases[node], roomIDs[room])
 				if err != nil {
+					if len(bases) > 1 {
+						key = fmt.Sprintf("node %d: %s", node, key)
+					}
 					f.mu.Lock()
 					if len(f.dialErrs) < 20 || f.dialErrs[key] > 0 {
 						f.dialErrs[key]++
@@ -265,13 +268,14 @@ func (f *fleet) dial(ctx context.Context, d *websocket.Dialer, base *url.URL, ro
 	return ws, "", nil
 }
 
-// stall dials n members, round-robin over the rooms, that never read: the
-// server should drop them as slow consumers without the others noticing.
-// It returns how many connected.
-func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
+// stall dials n members, spread over the rooms and nodes as connect's, that
+// never read: the server should drop them as slow consumers without the
+// others noticing. It returns how many connected.
+func (f *fleet) stall(ctx context.Context, bases []*url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
 	dialers := f.dialers(srcs, false)
 	for i := range n {
-		ws, _, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[i%len(roomIDs)])
+		room, node, src := place(i, len(roomIDs), len(bases), len(dialers))
+		ws, _, err := f.dial(ctx, dialers[src], bases[node], roomIDs[room])
 		if err != nil {
 			continue
 		}
@@ -280,6 +284,18 @@ func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs
 		f.mu.Unlock()
 	}
 	return len(f.stalled)
+}
+
+// connectedPerNode counts the connected receivers on each of nodes nodes.
+func (f *fleet) connectedPerNode(nodes int) []int {
+	n := make([]int, nodes)
+	for i, r := range f.receivers {
+		if r != nil {
+			_, node, _ := place(i, f.cfg.rooms, nodes, 0)
+			n[node]++
+		}
+	}
+	return n
 }
 
 // stalledDropped reads what the stalled members were sent, at last, and

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,10 +25,10 @@ import (
 // config is everything roombench can be told.
 type config struct {
 	target      string // roomd (or anything serving /ws/{room}) or centrifugo
-	url         string
-	admin       string
+	url         string // one public base per node, comma-separated
+	admin       string // comma-separated
 	apiKey      string // Centrifugo's http_api.key
-	adminGRPC   string
+	adminGRPC   string // comma-separated
 	via         string
 	conns       int
 	rooms       int
@@ -35,7 +37,7 @@ type config struct {
 	payload     int
 	duration    time.Duration
 	sourceAddrs string
-	serverPID   int
+	serverPIDs  []int // servers whose RSS and CPU are summed; none: no /proc
 	jsonPath    string
 	setupOnly   bool
 	idle        time.Duration
@@ -62,10 +64,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("roombench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.target, "target", targetRoomd, "server kind: roomd (also the baseline) or centrifugo")
-	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080", "public WebSocket base URL; clients connect to URL/ws/{room} (centrifugo: URL/connection/websocket)")
-	fs.StringVar(&cfg.admin, "admin", "http://127.0.0.1:9091", "admin REST base URL (used with -via rest; centrifugo: its HTTP API base, default the -url host)")
+	fs.StringVar(&cfg.url, "url", "ws://127.0.0.1:8080", "public WebSocket base URL, or a comma-separated list, one per node, that the clients are spread over; clients connect to URL/ws/{room} (centrifugo: URL/connection/websocket)")
+	fs.StringVar(&cfg.admin, "admin", "http://127.0.0.1:9091", "admin REST base URL or comma-separated list (used with -via rest; centrifugo: its HTTP API base, default the -url hosts); publishers are spread over the list, rooms are created through the first")
 	fs.StringVar(&cfg.apiKey, "api-key", "", "centrifugo: X-API-Key for its HTTP API (http_api.key)")
-	fs.StringVar(&cfg.adminGRPC, "admin-grpc", "127.0.0.1:9090", "admin gRPC address (used with -via grpc)")
+	fs.StringVar(&cfg.adminGRPC, "admin-grpc", "127.0.0.1:9090", "admin gRPC address or comma-separated list (used with -via grpc); publishers are spread over the list, rooms are created through the first")
 	fs.StringVar(&cfg.via, "via", "grpc", "how to create rooms and publish: grpc or rest")
 	fs.IntVar(&cfg.conns, "conns", 100, "WebSocket clients, spread round-robin over the rooms")
 	fs.IntVar(&cfg.rooms, "rooms", 1, "rooms")
@@ -74,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.payload, "payload", 128, fmt.Sprintf("payload bytes (at least %d: send time, publisher, sequence; centrifugo: %d, the JSON string of the header in hex)", headerSize, centrifugoMinPayload))
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long publishers publish")
 	fs.StringVar(&cfg.sourceAddrs, "source-addrs", "", "client source IPs, e.g. 127.0.0.1-127.0.0.50 or a comma list (default: the kernel chooses)")
-	fs.IntVar(&cfg.serverPID, "server-pid", 0, "server process to read RSS and CPU from /proc (0: none)")
+	serverPIDs := fs.String("server-pid", "0", "server process to read RSS and CPU from /proc, or a comma-separated list whose RSS and CPU are summed (0: none)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the report as JSON to this file")
 	fs.BoolVar(&cfg.setupOnly, "setup-only", false, "connect, settle, hold -idle, report memory and setup rate; publish nothing")
 	fs.DurationVar(&cfg.idle, "idle", 0, "after setup and -settle, hold the idle connections this long (sampling server RSS each second)")
@@ -109,11 +111,16 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		cfg.via = viaCentrifugoAPI
 		if !set["admin"] {
-			admin, err := centrifugoAPIBase(cfg.url)
+			urls, err := splitList("url", cfg.url)
 			if err != nil {
 				return nil, err
 			}
-			cfg.admin = admin
+			for i, u := range urls {
+				if urls[i], err = centrifugoAPIBase(u); err != nil {
+					return nil, err
+				}
+			}
+			cfg.admin = strings.Join(urls, ",")
 		}
 		if cfg.payload < centrifugoMinPayload {
 			return nil, fmt.Errorf("-payload must be at least %d bytes with -target centrifugo (a JSON string of the header in hex)", centrifugoMinPayload)
@@ -121,6 +128,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, fmt.Errorf("-target must be %s or %s", targetRoomd, targetCentrifugo)
 	}
+	pids, err := parsePIDs(*serverPIDs)
+	if err != nil {
+		return nil, err
+	}
+	cfg.serverPIDs = pids
 	if cfg.roomPrefix == "" {
 		cfg.roomPrefix = fmt.Sprintf("roombench-%d", time.Now().Unix())
 	}
@@ -159,6 +171,26 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		cfg.pollers = runtime.GOMAXPROCS(0)
 	}
 	return cfg, nil
+}
+
+// parsePIDs reads -server-pid: "0" (none), or one or more process ids.
+func parsePIDs(raw string) ([]int, error) {
+	if strings.TrimSpace(raw) == "0" {
+		return nil, nil
+	}
+	parts, err := splitList("server-pid", raw)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, len(parts))
+	for i, part := range parts {
+		pid, err := strconv.Atoi(part)
+		if err != nil || pid < 1 {
+			return nil, fmt.Errorf("-server-pid %q: %q is not a process id", raw, part)
+		}
+		pids[i] = pid
+	}
+	return pids, nil
 }
 
 func main() {

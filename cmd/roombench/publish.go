@@ -248,9 +248,10 @@ func (realClock) sleepUntil(ctx context.Context, t time.Time) {
 }
 
 // publish runs cfg.publishers publishers for cfg.duration; publisher p
-// publishes to room p%rooms, at cfg.rate messages/s each (0: back to back).
-func publish(ctx context.Context, cfg *config, api admin, roomIDs []string) (*publishStats, error) {
-	return publishWith(ctx, cfg, api, roomIDs, realClock{})
+// publishes to room p%rooms through apis[publishNode(p, ...)], at cfg.rate
+// messages/s each (0: back to back).
+func publish(ctx context.Context, cfg *config, apis []admin, roomIDs []string) (*publishStats, error) {
+	return publishWith(ctx, cfg, apis, roomIDs, realClock{})
 }
 
 // publishWith is publish on clk.
@@ -263,11 +264,11 @@ func publish(ctx context.Context, cfg *config, api admin, roomIDs []string) (*pu
 // the publish-to-receive latency instead of being hidden by a later stamp
 // (coordinated omission). Back to back (rate 0) there is no schedule: each
 // payload carries its send time.
-func publishWith(ctx context.Context, cfg *config, api admin, roomIDs []string, clk clock) (*publishStats, error) {
+func publishWith(ctx context.Context, cfg *config, apis []admin, roomIDs []string, clk clock) (*publishStats, error) {
 	st := &publishStats{ok: make([]uint64, cfg.publishers)}
 	fns := make([]func(context.Context, string, []byte) (int, error), cfg.publishers)
 	for p := range fns {
-		fn, err := api.publisher()
+		fn, err := apis[publishNode(p, len(roomIDs), len(apis))].publisher()
 		if err != nil {
 			return nil, err
 		}

@@ -149,7 +149,7 @@ func TestPublisherStampsDueTimes(t *testing.T) {
 			}
 			clk := &fakeClock{t: t0}
 			api := &recordingAdmin{clk: clk, block: tc.block}
-			st, err := publishWith(context.Background(), cfg, api, []string{"room"}, clk)
+			st, err := publishWith(context.Background(), cfg, []admin{api}, []string{"room"}, clk)
 			if err != nil {
 				t.Fatal(err)
 			}

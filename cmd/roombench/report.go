@@ -40,19 +40,26 @@ type hostReport struct {
 }
 
 type configReport struct {
-	Target      string  `json:"target"`
-	URL         string  `json:"url"`
-	Via         string  `json:"via"`
-	Conns       int     `json:"conns"`
-	Rooms       int     `json:"rooms"`
-	Publishers  int     `json:"publishers"`
-	Rate        float64 `json:"rate_per_publisher"`
-	Payload     int     `json:"payload_bytes"`
-	Duration    string  `json:"duration"`
-	Reader      string  `json:"reader"`
-	Pollers     int     `json:"pollers,omitempty"`
-	SourceAddrs string  `json:"source_addrs,omitempty"`
-	ServerPID   int     `json:"server_pid,omitempty"`
+	Target string `json:"target"`
+	URL    string `json:"url"` // -url as given: one base, or a comma-separated list
+	// Nodes is how many -url bases the clients were spread over, and
+	// AdminAddresses how many admin addresses the publishers were.
+	Nodes          int     `json:"nodes"`
+	AdminAddresses int     `json:"admin_addresses"`
+	Via            string  `json:"via"`
+	Conns          int     `json:"conns"`
+	Rooms          int     `json:"rooms"`
+	Publishers     int     `json:"publishers"`
+	Rate           float64 `json:"rate_per_publisher"`
+	Payload        int     `json:"payload_bytes"`
+	Duration       string  `json:"duration"`
+	Reader         string  `json:"reader"`
+	Pollers        int     `json:"pollers,omitempty"`
+	SourceAddrs    string  `json:"source_addrs,omitempty"`
+	// ServerPID is the first -server-pid; ServerPIDs all of them when
+	// there are several, whose RSS and CPU the report sums.
+	ServerPID  int   `json:"server_pid,omitempty"`
+	ServerPIDs []int `json:"server_pids,omitempty"`
 }
 
 type setupReport struct {
@@ -71,6 +78,9 @@ type setupReport struct {
 	// server sent right after the handshake; 0 with -reader goroutines,
 	// whose gorilla readers keep such bytes in their own buffers).
 	CarriedBytes uint64 `json:"handshake_carried_bytes,omitempty"`
+	// ConnectedPerNode is how many clients connected to each -url base,
+	// when there are several.
+	ConnectedPerNode []int `json:"connected_per_node,omitempty"`
 }
 
 type rssPoint struct {
@@ -141,16 +151,23 @@ type publishReport struct {
 	LoaderMicrosPerDl          float64        `json:"loader_cpu_us_per_delivery"`
 }
 
-func newReport(cfg *config) *report {
-	return &report{
+func newReport(cfg *config, nodes, adminAddrs int) *report {
+	r := &report{
 		Date: time.Now().UTC().Format(time.RFC3339),
 		Host: hostReport{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()},
 		Config: configReport{
-			Target: cfg.target, URL: cfg.url, Via: cfg.via, Conns: cfg.conns, Rooms: cfg.rooms, Publishers: cfg.publishers,
-			Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(), Reader: cfg.reader, Pollers: cfg.pollers,
-			SourceAddrs: cfg.sourceAddrs, ServerPID: cfg.serverPID,
+			Target: cfg.target, URL: cfg.url, Nodes: nodes, AdminAddresses: adminAddrs, Via: cfg.via, Conns: cfg.conns,
+			Rooms: cfg.rooms, Publishers: cfg.publishers, Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(),
+			Reader: cfg.reader, Pollers: cfg.pollers, SourceAddrs: cfg.sourceAddrs,
 		},
 	}
+	if len(cfg.serverPIDs) > 0 {
+		r.Config.ServerPID = cfg.serverPIDs[0]
+	}
+	if len(cfg.serverPIDs) > 1 {
+		r.Config.ServerPIDs = cfg.serverPIDs
+	}
+	return r
 }
 
 func (r *report) writeJSON(path string) error {
@@ -175,12 +192,22 @@ func (r *report) writeTable(w io.Writer) {
 	} else {
 		row("load", "%d idle conns in %d rooms", c.Conns, c.Rooms)
 	}
+	if c.Nodes > 1 || c.AdminAddresses > 1 {
+		row("nodes", "%d (URLs) for the clients, %d admin addresses for the publishers", c.Nodes, c.AdminAddresses)
+	}
 	s := r.Setup
 	row("setup", "%d connected, %d failed in %.2f s: %.0f %s", s.Connected, s.Failed, s.Seconds, s.PerSecond, setupWhat(c.Target))
+	if len(s.ConnectedPerNode) > 0 {
+		row("  per node", "%v connected", s.ConnectedPerNode)
+	}
 	for _, k := range sortedKeys(s.Errors) {
 		row("  dial error", "%d× %s", s.Errors[k], k)
 	}
-	row("setup CPU", "server %.2f s (%.1f µs/conn), loader %.2f s", s.ServerCPUSeconds, s.ServerCPUMicrosPerConn, s.LoaderCPUSeconds)
+	server := "server"
+	if n := len(c.ServerPIDs); n > 1 {
+		server = fmt.Sprintf("servers (sum of %d)", n)
+	}
+	row("setup CPU", "%s %.2f s (%.1f µs/conn), loader %.2f s", server, s.ServerCPUSeconds, s.ServerCPUMicrosPerConn, s.LoaderCPUSeconds)
 	if c.Reader != "" {
 		row("reader", "%s", readerWhat(c.Reader, c.Pollers))
 	}
@@ -189,7 +216,7 @@ func (r *report) writeTable(w io.Writer) {
 	}
 	if c.ServerPID != 0 {
 		m := r.Memory
-		row("server RSS", "%d KiB before, %d after setup, %d settled, %d last, %d min", s.ServerRSSBeforeKB, s.ServerRSSAfterKB, m.SettledKB, m.LastKB, m.MinKB)
+		row(server+" RSS", "%d KiB before, %d after setup, %d settled, %d last, %d min", s.ServerRSSBeforeKB, s.ServerRSSAfterKB, m.SettledKB, m.LastKB, m.MinKB)
 		row("RSS per conn", "%.2f KiB (last), %.2f KiB (min)", m.PerConnKB, m.PerConnMinKB)
 	}
 	if p := r.Publish; p != nil {
@@ -218,7 +245,7 @@ func (r *report) writeTable(w io.Writer) {
 		row("latency", "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d samples)",
 			p.LatencyP50Ms, p.LatencyP90Ms, p.LatencyP99Ms, p.LatencyP999Ms, p.LatencyMaxMs, p.LatencySamples)
 		if c.ServerPID != 0 {
-			row("server CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery; RSS after %d KiB", p.ServerCPUSeconds, p.ServerCPUPercent, p.ServerCPUMicrosPerDelivery, p.ServerRSSAfterKB)
+			row(server+" CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery; RSS after %d KiB", p.ServerCPUSeconds, p.ServerCPUPercent, p.ServerCPUMicrosPerDelivery, p.ServerRSSAfterKB)
 		}
 		row("loader CPU", "%.2f s (%.0f%% of a core): %.3f µs/delivery", p.LoaderCPUSeconds, p.LoaderCPUPercent, p.LoaderMicrosPerDl)
 	}

@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +25,9 @@ func TestRefusesNonLoopbackTargets(t *testing.T) {
 	for _, tc := range []struct{ flag, value string }{
 		{"url", "ws://10.0.0.1:8080"},
 		{"url", "ws://example.com:8080"},
+		{"url", "ws://127.0.0.1:8080,ws://10.0.0.1:8080"},
+		{"admin-grpc", "127.0.0.1:9090,8.8.8.8:9090"},
+		{"admin", "http://127.0.0.1:9091,http://192.168.1.1:9091"},
 		{"admin", "http://192.168.1.1:9091"},
 		{"admin-grpc", "8.8.8.8:9090"},
 		{"source-addrs", "127.0.0.1-127.0.1.0,10.0.0.1"},
@@ -69,6 +75,101 @@ func TestParseSourceAddrs(t *testing.T) {
 	}
 }
 
+func TestListFlags(t *testing.T) {
+	cfg, err := parseFlags([]string{"-url", "ws://127.0.0.1:1, ws://127.0.0.1:2", "-server-pid", "10,20, 30"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.serverPIDs, []int{10, 20, 30}) {
+		t.Errorf("server pids %v", cfg.serverPIDs)
+	}
+	urls, err := checkURLs("url", cfg.url, "ws")
+	if err != nil || len(urls) != 2 || urls[0].String() != "ws://127.0.0.1:1" || urls[1].String() != "ws://127.0.0.1:2" {
+		t.Errorf("urls %v, %v", urls, err)
+	}
+	if cfg, err := parseFlags(nil, io.Discard); err != nil || cfg.serverPIDs != nil {
+		t.Errorf("default -server-pid: %v, %v", cfg.serverPIDs, err)
+	}
+	cf, err := parseFlags([]string{"-target", "centrifugo", "-url", "ws://127.0.0.1:28000,ws://127.0.0.1:28001"}, io.Discard)
+	if err != nil || cf.admin != "http://127.0.0.1:28000,http://127.0.0.1:28001" {
+		t.Errorf("centrifugo -admin from two URLs: %q, %v", cf.admin, err)
+	}
+	for _, bad := range [][]string{
+		{"-server-pid", "1,,2"},
+		{"-server-pid", "1,0"},
+		{"-server-pid", "x"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := checkURLs("url", "ws://127.0.0.1:1,", "ws"); err == nil {
+		t.Error("an empty -url entry accepted")
+	}
+	if _, err := checkHostPorts("admin-grpc", strings.Repeat("127.0.0.1:1,", maxNodes)+"127.0.0.1:1"); err == nil {
+		t.Errorf("more than %d admin addresses accepted", maxNodes)
+	}
+}
+
+// TestPlace: every room has members on every node, each node sees the
+// source addresses equally (within one), the nodes have as many clients
+// as the rooms allow (within a round of them), and with one node a
+// client's room and source are what they were before there were nodes.
+func TestPlace(t *testing.T) {
+	for _, tc := range []struct{ conns, rooms, nodes, srcs int }{
+		{300, 3, 3, 3}, {300, 1, 3, 50}, {1000, 6, 3, 51}, {19000, 1, 3, 50}, {100, 4, 2, 0},
+	} {
+		perRoomNode := map[[2]int]int{}
+		perNodeSrc := map[[2]int]int{}
+		for i := range tc.conns {
+			room, node, src := place(i, tc.rooms, tc.nodes, tc.srcs)
+			perRoomNode[[2]int{room, node}]++
+			perNodeSrc[[2]int{node, src}]++
+			if tc.rooms == 1 && node != i%tc.nodes {
+				t.Errorf("%+v: client %d on node %d, want %d", tc, i, node, i%tc.nodes)
+			}
+		}
+		if len(perRoomNode) != tc.rooms*tc.nodes {
+			t.Errorf("%+v: %d (room, node) pairs have members, want %d", tc, len(perRoomNode), tc.rooms*tc.nodes)
+		}
+		srcs := max(tc.srcs, 1)
+		if len(perNodeSrc) != tc.nodes*srcs {
+			t.Errorf("%+v: %d (node, source) pairs used, want %d", tc, len(perNodeSrc), tc.nodes*srcs)
+		}
+		// Within a node the sources take turns; the nodes' totals differ
+		// by at most a round of the rooms.
+		perNode := make([]int, tc.nodes)
+		for node := range tc.nodes {
+			lo, hi := tc.conns, 0
+			for src := range srcs {
+				n := perNodeSrc[[2]int{node, src}]
+				lo, hi = min(lo, n), max(hi, n)
+				perNode[node] += n
+			}
+			if hi-lo > 1 {
+				t.Errorf("%+v: node %d has from %d to %d clients per source", tc, node, lo, hi)
+			}
+		}
+		if lo, hi := slices.Min(perNode), slices.Max(perNode); hi-lo > tc.rooms {
+			t.Errorf("%+v: clients per node %v", tc, perNode)
+		}
+	}
+	for i := range 100 {
+		if room, node, src := place(i, 7, 1, 5); room != i%7 || node != 0 || src != i%5 {
+			t.Fatalf("one node: client %d in room %d on node %d from source %d", i, room, node, src)
+		}
+	}
+	// Publishers: with three rooms and three admin addresses, nine
+	// publishers put each room's three on the three addresses.
+	seen := map[[2]int]bool{}
+	for p := range 9 {
+		seen[[2]int{p % 3, publishNode(p, 3, 3)}] = true
+	}
+	if len(seen) != 9 {
+		t.Errorf("publishers of each room on %d (room, address) pairs, want 9", len(seen))
+	}
+}
+
 func TestHistogramQuantiles(t *testing.T) {
 	var h histogram
 	for i := int64(1); i <= 10000; i++ {
@@ -96,11 +197,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // admin gRPC server in this process, with each reader: every message
 // arrives exactly once. The server pings every 100 ms, so the readers
 // answer dozens of pings; it drops a client silent for 3 s, which a loaded
-// CI machine can starve a reader for 400 ms but not for that long.
+// CI machine can starve a reader for 400 ms but not for that long. With two
+// nodes the same server listens twice, so that the clients and publishers
+// spread over two URLs and two admin addresses still reach one hub.
 func TestAgainstInProcessServer(t *testing.T) {
 	for _, reader := range readers() {
-		t.Run(reader, func(t *testing.T) { testAgainstInProcessServer(t, reader) })
+		t.Run(reader, func(t *testing.T) { testAgainstInProcessServer(t, reader, 1) })
 	}
+	t.Run("two nodes", func(t *testing.T) { testAgainstInProcessServer(t, defaultReader(), 2) })
 }
 
 // readers are the -reader values this system has.
@@ -111,34 +215,57 @@ func readers() []string {
 	return []string{readerGoroutines}
 }
 
-func testAgainstInProcessServer(t *testing.T, reader string) {
+// inProcessServer is a hub with its edge and admin gRPC server, listening
+// on nodes loopback ports each.
+type inProcessServer struct {
+	wsURLs, grpcAddrs []string
+	stop              func()
+}
+
+func startInProcessServer(t *testing.T, nodes int) *inProcessServer {
+	t.Helper()
 	hub := rooms.NewHub(rooms.Config{})
 	edge := wsedge.New(wsedge.Config{Hub: hub, AutoCreate: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PingInterval: 100 * time.Millisecond, PongTimeout: 3 * time.Second})
-	wsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	httpSrv := &http.Server{Handler: edge.Handler()}
-	go httpSrv.Serve(wsLn)
 	grpcSrv, _ := roomadmin.NewGRPCServer(roomadmin.NewService(roomadmin.HubRooms(hub)))
-	go grpcSrv.Serve(grpcLn)
-	defer func() {
+	s := &inProcessServer{}
+	for range nodes {
+		wsLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go httpSrv.Serve(wsLn)
+		go grpcSrv.Serve(grpcLn)
+		s.wsURLs = append(s.wsURLs, "ws://"+wsLn.Addr().String())
+		s.grpcAddrs = append(s.grpcAddrs, grpcLn.Addr().String())
+	}
+	s.stop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = httpSrv.Shutdown(ctx)
 		_ = edge.Shutdown(ctx)
 		grpcSrv.Stop()
-	}()
+	}
+	return s
+}
 
+func testAgainstInProcessServer(t *testing.T, reader string, nodes int) {
+	srv := startInProcessServer(t, nodes)
+	defer srv.stop()
+
+	pids := "0"
+	if nodes > 1 { // this process, twice: the sums are what is checked
+		pids = strconv.Itoa(os.Getpid()) + "," + strconv.Itoa(os.Getpid())
+	}
 	cfg, err := parseFlags([]string{
-		"-url", "ws://" + wsLn.Addr().String(), "-admin-grpc", grpcLn.Addr().String(),
+		"-url", strings.Join(srv.wsURLs, ","), "-admin-grpc", strings.Join(srv.grpcAddrs, ","),
 		"-conns", "30", "-rooms", "3", "-publishers", "4", "-rate", "100", "-duration", "500ms",
-		"-settle", "0s", "-server-pid", "0", "-source-addrs", "127.0.0.1-127.0.0.3",
+		"-settle", "0s", "-server-pid", pids, "-source-addrs", "127.0.0.1-127.0.0.3",
 		"-json", t.TempDir() + "/report.json", "-reader", reader,
 	}, io.Discard)
 	if err != nil {
@@ -150,6 +277,20 @@ func testAgainstInProcessServer(t *testing.T, reader string) {
 	}
 	if rep.Setup.Connected != 30 || rep.Config.Reader != reader {
 		t.Fatalf("connected %d of 30 (reader %s): %v", rep.Setup.Connected, rep.Config.Reader, rep.Setup.Errors)
+	}
+	if rep.Config.Nodes != nodes || rep.Config.AdminAddresses != nodes {
+		t.Errorf("report says %d nodes and %d admin addresses, want %d", rep.Config.Nodes, rep.Config.AdminAddresses, nodes)
+	}
+	if nodes > 1 {
+		// Ten clients in each room, five on each node.
+		if !slices.Equal(rep.Setup.ConnectedPerNode, []int{15, 15}) {
+			t.Errorf("connected per node %v, want [15 15]", rep.Setup.ConnectedPerNode)
+		}
+		if len(rep.Config.ServerPIDs) != 2 || rep.Setup.ServerRSSBeforeKB <= 0 {
+			t.Errorf("server pids %v, RSS before %d KiB", rep.Config.ServerPIDs, rep.Setup.ServerRSSBeforeKB)
+		}
+	} else if rep.Setup.ConnectedPerNode != nil {
+		t.Errorf("connected per node %v with one node", rep.Setup.ConnectedPerNode)
 	}
 	if len(rep.Closes) != 0 {
 		t.Errorf("connections ended: %v", rep.Closes)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"runtime"
 	"time"
 )
@@ -16,31 +17,41 @@ const maxRSSSamples = 3600
 // publish, drain, tear down. Progress goes to log; the report is returned
 // even when a later phase failed, with what was measured until then.
 func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
-	wsURL, err := checkURL("url", cfg.url, "ws")
+	wsURLs, err := checkURLs("url", cfg.url, "ws")
 	if err != nil {
 		return nil, err
 	}
-	var api admin
+	// One admin API per address: publishers are spread over them, and
+	// rooms are created and deleted through the first.
+	var apis []admin
+	defer func() {
+		for _, a := range apis {
+			a.close()
+		}
+	}()
 	switch {
-	case cfg.isCentrifugo():
-		u, err := checkURL("admin", cfg.admin, "http")
-		if err != nil {
-			return nil, err
-		}
-		api = newCentrifugoAdmin(u, cfg.apiKey, cfg.publishers)
 	case cfg.via == "grpc":
-		if err := checkHostPort("admin-grpc", cfg.adminGRPC); err != nil {
-			return nil, err
-		}
-		api = &grpcAdmin{addr: cfg.adminGRPC}
-	default:
-		u, err := checkURL("admin", cfg.admin, "http")
+		addrs, err := checkHostPorts("admin-grpc", cfg.adminGRPC)
 		if err != nil {
 			return nil, err
 		}
-		api = newRESTAdmin(u, cfg.publishers)
+		for _, addr := range addrs {
+			apis = append(apis, &grpcAdmin{addr: addr})
+		}
+	default:
+		us, err := checkURLs("admin", cfg.admin, "http")
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			if cfg.isCentrifugo() {
+				apis = append(apis, newCentrifugoAdmin(u, cfg.apiKey, cfg.publishers))
+			} else {
+				apis = append(apis, newRESTAdmin(u, cfg.publishers))
+			}
+		}
 	}
-	defer api.close()
+	api := apis[0]
 	srcs, err := parseSourceAddrs(cfg.sourceAddrs)
 	if err != nil {
 		return nil, err
@@ -54,12 +65,12 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		return nil, fmt.Errorf("-conns %d needs more file descriptors than the limit %d (ulimit -Hn)", cfg.conns, limit)
 	}
 
-	rep := newReport(cfg)
+	rep := newReport(cfg, len(wsURLs), len(apis))
 	sample := func() (procSample, bool) {
-		if cfg.serverPID == 0 {
+		if len(cfg.serverPIDs) == 0 {
 			return procSample{}, false
 		}
-		s, err := readProc(cfg.serverPID)
+		s, err := readProcs(cfg.serverPIDs)
 		if err != nil {
 			fmt.Fprintf(log, "roombench: reading server /proc: %v\n", err)
 			return procSample{}, false
@@ -115,9 +126,9 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	before, haveProc := sample()
 	runtime.GC()
 	loaderBefore := selfCPU()
-	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s, read by %s\n", cfg.conns, cfg.dialWorkers, wsURL, readerWhat(cfg.reader, cfg.pollers))
+	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s, read by %s\n", cfg.conns, cfg.dialWorkers, nodesWhat(wsURLs), readerWhat(cfg.reader, cfg.pollers))
 	t0 := time.Now()
-	connected, err := f.connect(ctx, wsURL, roomIDs, srcs)
+	connected, err := f.connect(ctx, wsURLs, roomIDs, srcs)
 	if err != nil {
 		return nil, err
 	}
@@ -138,10 +149,13 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		}
 		rep.Setup.ServerRSSAfterKB = after.RSSKiB
 	}
+	if len(wsURLs) > 1 {
+		rep.Setup.ConnectedPerNode = f.connectedPerNode(len(wsURLs))
+	}
 	fmt.Fprintf(log, "connected %d/%d in %.2fs (%.0f/s)\n", connected, cfg.conns, setup.Seconds(), rep.Setup.PerSecond)
 	rep.Setup.CarriedBytes = f.carried.Load()
 	if cfg.stalled > 0 {
-		n := f.stall(ctx, wsURL, roomIDs, srcs, cfg.stalled)
+		n := f.stall(ctx, wsURLs, roomIDs, srcs, cfg.stalled)
 		fmt.Fprintf(log, "stalled %d/%d more members that never read\n", n, cfg.stalled)
 	}
 	if connected == 0 {
@@ -186,14 +200,14 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	}
 
 	// Publish, then wait for the outstanding deliveries.
-	fmt.Fprintf(log, "publishing: %d publishers at %s for %s\n", cfg.publishers, rateString(cfg.rate), cfg.duration)
+	fmt.Fprintf(log, "publishing: %d publishers at %s for %s through %d admin address(es)\n", cfg.publishers, rateString(cfg.rate), cfg.duration, len(apis))
 	pubBefore, _ := sample()
 	recv0, _, _, _ := f.counts.sum()
 	frames0, _ := f.counts.centrifugoSum()
 	loader0 := selfCPU()
 	f.recordOn.Store(true)
 	p0 := time.Now()
-	ps, err := publish(ctx, cfg, api, roomIDs)
+	ps, err := publish(ctx, cfg, apis, roomIDs)
 	if err != nil {
 		return rep, err
 	}
@@ -283,6 +297,14 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		return rep, ctx.Err()
 	}
 	return rep, nil
+}
+
+// nodesWhat is how the log names the -url list.
+func nodesWhat(urls []*url.URL) string {
+	if len(urls) == 1 {
+		return urls[0].String()
+	}
+	return fmt.Sprintf("%d nodes (%s ... %s)", len(urls), urls[0], urls[len(urls)-1])
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
