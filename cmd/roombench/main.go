@@ -48,6 +48,9 @@ type config struct {
 	readBuffer  int
 	roomPrefix  string
 	keepRooms   bool
+	noCreate    bool      // another process creates and deletes the rooms
+	process     int       // this process's number among several sharing rooms
+	publishAt   time.Time // zero: publish once set up
 	stalled     int
 	reader      string // epoll or goroutines
 	pollers     int    // -reader epoll: how many
@@ -57,6 +60,9 @@ type config struct {
 const (
 	maxConns    = 1_000_000
 	maxDuration = time.Hour
+	// maxProcess is the largest -process: it fills the upper 16 bits of
+	// the payload's publisher field, the publisher number the lower 16.
+	maxProcess = 1<<16 - 1
 )
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -87,6 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.readBuffer, "read-buffer", 2048, "client read buffer bytes")
 	fs.StringVar(&cfg.roomPrefix, "room-prefix", "", "room id prefix (default: roombench-<unix seconds>)")
 	fs.BoolVar(&cfg.keepRooms, "keep-rooms", false, "do not delete the rooms at the end")
+	fs.BoolVar(&cfg.noCreate, "no-create", false, "neither create nor delete the rooms: another roombench process (same -room-prefix and -rooms) does")
+	fs.IntVar(&cfg.process, "process", 0, fmt.Sprintf("this process's number (0..%d) when several roombench processes share rooms, each its own: stamped in every payload, so that receivers tell their own publishers' messages from the others'", maxProcess))
+	publishAt := fs.String("publish-at", "", "wall-clock time to start publishing, RFC 3339 or unix seconds, the same for every process sharing rooms (default: once set up); with -publishers 0, receive the other processes' messages from then for -duration")
 	fs.StringVar(&cfg.reader, "reader", defaultReader(), "how the clients read: epoll (Linux: -pollers goroutines with an epoll instance each, one read per ready socket) or goroutines (a gorilla reader goroutine per client)")
 	fs.IntVar(&cfg.pollers, "pollers", 0, "with -reader epoll: how many pollers (0: GOMAXPROCS)")
 	fs.IntVar(&cfg.stalled, "stalled", 0, "extra members, round-robin over the rooms, that never read: the others' latency should not change")
@@ -133,6 +142,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	cfg.serverPIDs = pids
+	if cfg.publishAt, err = parsePublishAt(*publishAt, time.Now()); err != nil {
+		return nil, err
+	}
 	if cfg.roomPrefix == "" {
 		cfg.roomPrefix = fmt.Sprintf("roombench-%d", time.Now().Unix())
 	}
@@ -164,6 +176,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-reader epoll needs Linux; use -reader goroutines")
 	case cfg.pollers < 0 || cfg.pollers > 1024:
 		return nil, fmt.Errorf("-pollers must be 0..1024")
+	case cfg.process < 0 || cfg.process > maxProcess:
+		return nil, fmt.Errorf("-process must be 0..%d", maxProcess)
+	case cfg.setupOnly && !cfg.publishAt.IsZero():
+		return nil, fmt.Errorf("-publish-at does not go with -setup-only")
 	}
 	if cfg.reader != readerEpoll {
 		cfg.pollers = 0
@@ -171,6 +187,31 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		cfg.pollers = runtime.GOMAXPROCS(0)
 	}
 	return cfg, nil
+}
+
+// parsePublishAt reads -publish-at: "" (none), an RFC 3339 time or unix
+// seconds (with a fraction if wanted). It may lie in the past (publishing
+// then starts at once, and the report says how late), but not more than
+// maxDuration ahead of now.
+func parsePublishAt(raw string, now time.Time) (time.Time, error) {
+	if raw == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		// Unix seconds, digits with a fraction if wanted, read as a
+		// duration since the epoch for an exact fraction (int64
+		// nanoseconds reach the year 2262).
+		since, derr := time.ParseDuration(raw + "s")
+		if strings.Trim(raw, "0123456789.") != "" || derr != nil || since <= 0 {
+			return time.Time{}, fmt.Errorf("-publish-at %q: want RFC 3339 (2026-12-01T10:00:00Z) or unix seconds", raw)
+		}
+		t = time.Unix(0, int64(since))
+	}
+	if t.After(now.Add(maxDuration)) {
+		return time.Time{}, fmt.Errorf("-publish-at %q: more than %s from now", raw, maxDuration)
+	}
+	return t, nil
 }
 
 // parsePIDs reads -server-pid: "0" (none), or one or more process ids.

@@ -284,6 +284,7 @@ func publishWith(ctx context.Context, cfg *config, apis []admin, roomIDs []strin
 				payload[headerSize+i] = 'a' + byte(i%26)
 			}
 			room := roomIDs[p%len(roomIDs)]
+			id := publisherID(cfg.process, p)
 			var interval time.Duration
 			if cfg.rate > 0 {
 				interval = time.Duration(float64(time.Second) / cfg.rate)
@@ -314,7 +315,7 @@ func publishWith(ctx context.Context, cfg *config, apis []admin, roomIDs []strin
 					storeMax(&st.maxLag, int64(now.Sub(due)))
 					due = due.Add(interval)
 				}
-				putHeader(payload, stamp, p, seq)
+				putHeader(payload, stamp, id, seq)
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				n, err := fns[p](cctx, room, payload)
 				cancel()

@@ -56,6 +56,13 @@ type configReport struct {
 	Reader         string  `json:"reader"`
 	Pollers        int     `json:"pollers,omitempty"`
 	SourceAddrs    string  `json:"source_addrs,omitempty"`
+	// With several processes sharing rooms: this one's number, the rooms'
+	// prefix, whether another process created them, and when publishing
+	// was to start.
+	Process    int    `json:"process"`
+	RoomPrefix string `json:"room_prefix"`
+	NoCreate   bool   `json:"no_create,omitempty"`
+	PublishAt  string `json:"publish_at,omitempty"`
 	// ServerPID is the first -server-pid; ServerPIDs all of them when
 	// there are several, whose RSS and CPU the report sums.
 	ServerPID  int   `json:"server_pid,omitempty"`
@@ -149,6 +156,32 @@ type publishReport struct {
 	LoaderCPUSeconds           float64        `json:"loader_cpu_seconds"`
 	LoaderCPUPercent           float64        `json:"loader_cpu_percent"`
 	LoaderMicrosPerDl          float64        `json:"loader_cpu_us_per_delivery"`
+	// PublishLateMs is how long after -publish-at publishing started,
+	// because this process was still setting up then (0 if on time).
+	PublishLateMs float64 `json:"publish_late_ms,omitempty"`
+	// OtherProcesses is what the receivers got from other processes'
+	// publishers (another -process number); their deliveries are not in
+	// Unique, Expected or Lost, but are in Received, Duplicates, the
+	// latency, DeliveriesPerSec and the CPU per delivery.
+	OtherProcesses []otherProcessReport `json:"other_processes,omitempty"`
+}
+
+// otherProcessReport is what this process's receivers got from another
+// process's publishers (see fleet.otherProcesses).
+type otherProcessReport struct {
+	Process    int `json:"process"`
+	Publishers int `json:"publishers_seen"`
+	// Expected counts, for every receiver here and every publisher of its
+	// room, the sequences up to the highest any receiver here got from it;
+	// Missing those it did not get (lost, or failed at the publisher).
+	Expected   uint64 `json:"expected_deliveries"`
+	Deliveries uint64 `json:"deliveries"`
+	Missing    uint64 `json:"missing"`
+	Duplicates uint64 `json:"duplicates"`
+	// HighestSeqSum sums the highest sequence got here over its
+	// publishers: sequences count every attempt, so with nothing lost at
+	// the tail it equals the other process's published + publish_errors.
+	HighestSeqSum uint64 `json:"highest_seq_sum"`
 }
 
 func newReport(cfg *config, nodes, adminAddrs int) *report {
@@ -159,7 +192,11 @@ func newReport(cfg *config, nodes, adminAddrs int) *report {
 			Target: cfg.target, URL: cfg.url, Nodes: nodes, AdminAddresses: adminAddrs, Via: cfg.via, Conns: cfg.conns,
 			Rooms: cfg.rooms, Publishers: cfg.publishers, Rate: cfg.rate, Payload: cfg.payload, Duration: cfg.duration.String(),
 			Reader: cfg.reader, Pollers: cfg.pollers, SourceAddrs: cfg.sourceAddrs,
+			Process: cfg.process, RoomPrefix: cfg.roomPrefix, NoCreate: cfg.noCreate,
 		},
+	}
+	if !cfg.publishAt.IsZero() {
+		r.Config.PublishAt = cfg.publishAt.UTC().Format(time.RFC3339Nano)
 	}
 	if len(cfg.serverPIDs) > 0 {
 		r.Config.ServerPID = cfg.serverPIDs[0]
@@ -192,6 +229,13 @@ func (r *report) writeTable(w io.Writer) {
 	} else {
 		row("load", "%d idle conns in %d rooms", c.Conns, c.Rooms)
 	}
+	if c.Process != 0 || c.NoCreate || c.PublishAt != "" {
+		created := "created here"
+		if c.NoCreate {
+			created = "created by another process"
+		}
+		row("process", "%d; rooms %s-0.. %s; publishing from %s", c.Process, c.RoomPrefix, created, orWhenSetUp(c.PublishAt))
+	}
 	if c.Nodes > 1 || c.AdminAddresses > 1 {
 		row("nodes", "%d (URLs) for the clients, %d admin addresses for the publishers", c.Nodes, c.AdminAddresses)
 	}
@@ -221,7 +265,10 @@ func (r *report) writeTable(w io.Writer) {
 	}
 	if p := r.Publish; p != nil {
 		row("published", "%d ok, %d errors, %.0f/s over %.2f s", p.Published, p.PublishErrors, p.PublishPerSecond, p.PublishSeconds)
-		if c.Rate > 0 {
+		if p.PublishLateMs > 0 {
+			row("  late", "publishing started %.0f ms after -publish-at: this process was still setting up", p.PublishLateMs)
+		}
+		if c.Rate > 0 && c.Publishers > 0 {
 			row("  schedule", "started at most %.2f ms after due, %d due but never sent (latency counts from when due)", p.PublishLagMaxMs, p.DueUnsent)
 		}
 		if p.FirstError != "" {
@@ -236,6 +283,10 @@ func (r *report) writeTable(w io.Writer) {
 			row("  frames", "%d replies in %d WebSocket frames (%.2f per frame)", p.Received, p.Frames, float64(p.Received)/float64(p.Frames))
 		}
 		row("lost / dup", "%d lost, %d duplicates, %d malformed, drain complete %v after %.2f s", p.Lost, p.Duplicates, p.Malformed, p.DrainComplete, p.DrainSeconds)
+		for _, o := range p.OtherProcesses {
+			row("other process", "%d: %d publishers seen, %d deliveries of %d expected, %d missing (lost, or failed at the publisher), %d duplicates; highest sequences sum %d (its published + publish errors, if none lost at the tail)",
+				o.Process, o.Publishers, o.Deliveries, o.Expected, o.Missing, o.Duplicates, o.HighestSeqSum)
+		}
 		if p.Stalled > 0 {
 			row("stalled", "%d members never read; the server closed %d of them with %d", p.Stalled, p.StalledDropped, p.StalledDropCode)
 			for _, k := range sortedKeys(p.StalledEnds) {
@@ -256,6 +307,14 @@ func (r *report) writeTable(w io.Writer) {
 		row("unexpected end", "%d× %s", r.Closes[k], k)
 	}
 	tw.Flush()
+}
+
+// orWhenSetUp names -publish-at in the table.
+func orWhenSetUp(publishAt string) string {
+	if publishAt == "" {
+		return "when set up"
+	}
+	return publishAt
 }
 
 func sortedKeys(m map[string]int) []string {

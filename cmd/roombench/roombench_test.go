@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,5 +315,163 @@ func testAgainstInProcessServer(t *testing.T, reader string, nodes int) {
 	}
 	if fi, err := os.Stat(cfg.jsonPath); err != nil || fi.Size() == 0 {
 		t.Errorf("JSON report: %v", err)
+	}
+}
+
+// TestOtherProcessesAccounting: receivers check other processes'
+// publishers, whose counts they do not know, for order and duplicates, and
+// count as missing what a receiver lacks below the highest sequence any
+// receiver here got.
+func TestOtherProcessesAccounting(t *testing.T) {
+	cfg, err := parseFlags([]string{"-conns", "3", "-rooms", "2", "-publishers", "0", "-process", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(cfg)
+	a, b, c := &receiver{index: 0, room: 0}, &receiver{index: 1, room: 1}, &receiver{index: 2, room: 0}
+	f.receivers = []*receiver{a, b, c}
+	deliver := func(r *receiver, proc, p int, seq uint64) {
+		var hdr [headerSize]byte
+		putHeader(hdr[:], time.Now(), publisherID(proc, p), seq)
+		f.account(r, &f.counts.shards[r.index], r.index, &hdr, time.Now())
+	}
+	// Process 1's publisher 0 publishes to room 0, its publisher 1 to
+	// room 1; process 2's publisher 2 to room 0.
+	for _, seq := range []uint64{1, 2, 3, 3} { // the second 3 is a duplicate
+		deliver(a, 1, 0, seq)
+	}
+	deliver(c, 1, 0, 1)
+	deliver(c, 1, 0, 3) // 2 is missing
+	deliver(b, 1, 1, 1)
+	deliver(b, 1, 1, 2)
+	deliver(a, 2, 2, 1) // c never gets it
+	deliver(a, 1, 1, 3) // publisher 1 is not of room 0
+	deliver(b, 0, 1, 1) // process 0 is this one, which has no publishers
+
+	received, unique, dups, malformed := f.counts.sum()
+	if received != 0 || unique != 0 || dups != 1 || malformed != 2 || f.counts.othersSum() != 8 {
+		t.Errorf("own unique %d, duplicates %d, malformed %d, others %d; want 0, 1, 2, 8 (received %d counts frames only)",
+			unique, dups, malformed, f.counts.othersSum(), received)
+	}
+	got := f.otherProcesses()
+	want := []otherProcessReport{
+		// Room 0's two receivers expect 1..3 of publisher 0, room 1's one
+		// receiver 1..2 of publisher 1.
+		{Process: 1, Publishers: 2, Expected: 8, Deliveries: 7, Missing: 1, Duplicates: 1, HighestSeqSum: 5},
+		{Process: 2, Publishers: 1, Expected: 2, Deliveries: 1, Missing: 1, HighestSeqSum: 1},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("other processes\n%+v, want\n%+v", got, want)
+	}
+}
+
+// TestSeveralProcesses runs three roombench processes' worth of runs at
+// once against one server, sharing two rooms: process 0 creates them and
+// publishes, process 1 publishes, process 2 only receives. Each process
+// gets its own publishers' messages exactly once, and every message of the
+// others' publishers with nothing missing.
+func TestSeveralProcesses(t *testing.T) {
+	srv := startInProcessServer(t, 1)
+	defer srv.stop()
+	at := time.Now().Add(2 * time.Second).Format(time.RFC3339Nano)
+	prefix := fmt.Sprintf("several-%d", time.Now().UnixNano())
+	args := func(process, publishers int, extra ...string) []string {
+		return append([]string{
+			"-url", srv.wsURLs[0], "-admin-grpc", srv.grpcAddrs[0], "-room-prefix", prefix, "-publish-at", at,
+			"-conns", "20", "-rooms", "2", "-publishers", strconv.Itoa(publishers), "-rate", "100", "-duration", "500ms",
+			"-settle", "0s", "-drain", "2s", "-process", strconv.Itoa(process),
+		}, extra...)
+	}
+	runs := [][]string{args(0, 2), args(1, 2, "-no-create"), args(2, 0, "-no-create")}
+	reps := make([]*report, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, a := range runs {
+		cfg, err := parseFlags(a, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { reps[i], errs[i] = run(context.Background(), cfg, io.Discard) })
+	}
+	wg.Wait()
+	for i, rep := range reps {
+		if errs[i] != nil {
+			t.Fatalf("process %d: %v", i, errs[i])
+		}
+		p := rep.Publish
+		if rep.Setup.Connected != 20 || p == nil || p.Lost != 0 || p.Duplicates != 0 || p.Malformed != 0 || p.Unique != p.Expected || !p.DrainComplete {
+			t.Fatalf("process %d: connected %d, publish report %+v", i, rep.Setup.Connected, p)
+		}
+		if p.PublishLateMs != 0 {
+			t.Errorf("process %d started publishing %.0f ms late", i, p.PublishLateMs)
+		}
+		// Ten members of each room in each process: each publish of
+		// process 0 or 1 reaches 30, 10 of them here.
+		var want []otherProcessReport
+		for j, other := range reps[:2] {
+			if j == i {
+				continue
+			}
+			op := other.Publish
+			want = append(want, otherProcessReport{Process: j, Publishers: 2, Expected: 10 * op.Published,
+				Deliveries: 10 * op.Published, HighestSeqSum: op.Published + op.PublishErrors})
+		}
+		if !slices.Equal(p.OtherProcesses, want) {
+			t.Errorf("process %d: other processes\n%+v, want\n%+v", i, p.OtherProcesses, want)
+		}
+		if i < 2 && (p.Published == 0 || p.ServerRecipients == nil || *p.ServerRecipients != 30*p.Published) {
+			t.Errorf("process %d: published %d, server counted %v recipients, want 30 each", i, p.Published, p.ServerRecipients)
+		}
+		// The other processes' deliveries have latencies too (all but any
+		// that arrived before this process's own start, a moment after
+		// theirs).
+		var others uint64
+		for _, o := range p.OtherProcesses {
+			others += o.Deliveries
+		}
+		if p.LatencySamples <= p.Unique || p.LatencySamples > p.Unique+others {
+			t.Errorf("process %d: %d latency samples for %d own and %d other deliveries", i, p.LatencySamples, p.Unique, others)
+		}
+	}
+}
+
+func TestProcessFlags(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for raw, want := range map[string]time.Time{
+		"":                          {},
+		"1800000010":                time.Unix(1_800_000_010, 0),
+		"1800000010.25":             time.Unix(1_800_000_010, 250_000_000),
+		"2027-01-15T08:00:30Z":      time.Date(2027, 1, 15, 8, 0, 30, 0, time.UTC),
+		"2027-01-15T09:00:30+01:00": time.Date(2027, 1, 15, 8, 0, 30, 0, time.UTC),
+		"1799999000":                time.Unix(1_799_999_000, 0), // in the past: publish at once
+	} {
+		got, err := parsePublishAt(raw, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parsePublishAt(%q) = %v, %v; want %v", raw, got, err, want)
+		}
+	}
+	for _, bad := range []string{"soon", "-5", "0", "1800007201", "2027-01-15 08:00:30", "1800000010m", "30m1800000010"} {
+		if _, err := parsePublishAt(bad, now); err == nil {
+			t.Errorf("parsePublishAt(%q) accepted", bad)
+		}
+	}
+	cfg, err := parseFlags([]string{"-process", "65535", "-no-create", "-room-prefix", "shared"}, io.Discard)
+	if err != nil || cfg.process != 65535 || !cfg.noCreate || cfg.roomPrefix != "shared" {
+		t.Errorf("process flags: %+v, %v", cfg, err)
+	}
+	for _, bad := range [][]string{
+		{"-process", "65536"},
+		{"-process", "-1"},
+		{"-setup-only", "-publish-at", "2000000000"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if proc, p := splitPublisherID(publisherID(65535, 9999)); proc != 65535 || p != 9999 {
+		t.Errorf("publisher id round trip: process %d publisher %d", proc, p)
+	}
+	if publisherID(0, 7) != 7 {
+		t.Error("process 0's publisher ids are not the publisher numbers")
 	}
 }

@@ -90,12 +90,18 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	for i := range roomIDs {
 		roomIDs[i] = fmt.Sprintf("%s-%d", cfg.roomPrefix, i)
 	}
-	if cfg.isCentrifugo() {
+	switch {
+	case cfg.isCentrifugo():
 		fmt.Fprintf(log, "%d rooms are Centrifugo channels %s-0..: nothing to create\n", cfg.rooms, cfg.roomPrefix)
-	} else {
+	case cfg.noCreate:
+		fmt.Fprintf(log, "%d rooms %s-0.. are another process's (-no-create): not creating or deleting them\n", cfg.rooms, cfg.roomPrefix)
+	default:
 		fmt.Fprintf(log, "creating %d rooms via %s\n", cfg.rooms, cfg.via)
 	}
 	for _, id := range roomIDs {
+		if cfg.noCreate {
+			break
+		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := api.createRoom(cctx, id)
 		cancel()
@@ -103,8 +109,18 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 			return nil, fmt.Errorf("create room %s: %w", id, err)
 		}
 	}
-	if !cfg.keepRooms {
+	if !cfg.keepRooms && !cfg.noCreate {
 		defer func() {
+			// Other processes in the rooms end their drain by -publish-at
+			// + -duration + -drain (unless they started late), give or
+			// take the moment each takes to start and to stop: wait for
+			// them, so that deleting the rooms does not cut them off.
+			if !cfg.publishAt.IsZero() {
+				if until := cfg.publishAt.Add(cfg.duration + cfg.drain + time.Second); time.Now().Before(until) {
+					fmt.Fprintf(log, "waiting until %s, when the other processes' drains end, to delete the rooms\n", until.Format(time.TimeOnly))
+					sleep(time.Until(until))
+				}
+			}
 			for _, id := range roomIDs {
 				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				_ = api.deleteRoom(cctx, id)
@@ -195,21 +211,45 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	}
 	rep.Closes = maps.Clone(f.closes)
 	f.mu.Unlock()
-	if cfg.setupOnly || cfg.publishers == 0 {
+	// With -publish-at a process without publishers still receives the
+	// other processes' messages; without, it only held idle connections.
+	if cfg.setupOnly || (cfg.publishers == 0 && cfg.publishAt.IsZero()) {
 		return rep, nil
 	}
 
-	// Publish, then wait for the outstanding deliveries.
-	fmt.Fprintf(log, "publishing: %d publishers at %s for %s through %d admin address(es)\n", cfg.publishers, rateString(cfg.rate), cfg.duration, len(apis))
+	// Publish (or, without publishers, receive for as long), then wait for
+	// the outstanding deliveries.
+	var late time.Duration
+	if !cfg.publishAt.IsZero() {
+		if d := time.Until(cfg.publishAt); d > 0 {
+			fmt.Fprintf(log, "waiting %s for -publish-at %s\n", d.Round(time.Millisecond), cfg.publishAt.Format(time.RFC3339Nano))
+			if !sleep(d) {
+				return rep, ctx.Err()
+			}
+		} else {
+			late = -d
+			fmt.Fprintf(log, "roombench: publishing %s after -publish-at: this process was still setting up\n", late.Round(time.Millisecond))
+		}
+	}
+	if cfg.publishers > 0 {
+		fmt.Fprintf(log, "publishing: %d publishers at %s for %s through %d admin address(es)\n", cfg.publishers, rateString(cfg.rate), cfg.duration, len(apis))
+	} else {
+		fmt.Fprintf(log, "receiving the other processes' messages for %s\n", cfg.duration)
+	}
 	pubBefore, _ := sample()
 	recv0, _, _, _ := f.counts.sum()
+	others0 := f.counts.othersSum()
 	frames0, _ := f.counts.centrifugoSum()
 	loader0 := selfCPU()
 	f.recordOn.Store(true)
 	p0 := time.Now()
-	ps, err := publish(ctx, cfg, apis, roomIDs)
-	if err != nil {
-		return rep, err
+	ps := &publishStats{}
+	if cfg.publishers > 0 {
+		if ps, err = publish(ctx, cfg, apis, roomIDs); err != nil {
+			return rep, err
+		}
+	} else if !sleep(cfg.duration) {
+		return rep, ctx.Err()
 	}
 	pubTime := time.Since(p0)
 	var okTotal uint64
@@ -219,9 +259,15 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	want := f.expected(ps.ok)
 	drainStart := time.Now()
 	complete := false
+	// With -publish-at other processes publish too: once this process's
+	// own deliveries are in, wait until theirs stop coming for otherQuiet.
+	othersSeen, quietSince := f.counts.othersSum(), drainStart
 	for i := 0; i < 100_000; i++ {
 		_, unique, _, _ := f.counts.sum()
-		if unique >= want {
+		if n := f.counts.othersSum(); n != othersSeen {
+			othersSeen, quietSince = n, time.Now()
+		}
+		if unique >= want && (cfg.publishAt.IsZero() || time.Since(quietSince) >= otherQuiet) {
 			complete = true
 			break
 		}
@@ -235,6 +281,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	loaderCPU := selfCPU() - loader0
 	received, unique, dups, malformed := f.counts.sum()
 	received -= recv0
+	others := f.counts.othersSum() - others0 // other processes' deliveries in the window
 	frames, _ := f.counts.centrifugoSum()
 	frames -= frames0
 	n, q, maxLat := f.hist.quantiles(0.5, 0.9, 0.99, 0.999)
@@ -254,7 +301,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		DrainSeconds:     time.Since(drainStart).Seconds(),
 		PublishSeconds:   pubTime.Seconds(),
 		WindowSeconds:    window.Seconds(),
-		DeliveriesPerSec: float64(unique) / window.Seconds(),
+		DeliveriesPerSec: float64(unique+others) / window.Seconds(),
 		LatencySamples:   n,
 		LatencyP50Ms:     ms(q[0]),
 		LatencyP90Ms:     ms(q[1]),
@@ -267,6 +314,8 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		ServerCPUSeconds: (pubAfter.CPU - pubBefore.CPU).Seconds(),
 		ServerCPUPercent: 100 * (pubAfter.CPU - pubBefore.CPU).Seconds() / window.Seconds(),
 		Stalled:          len(f.stalled),
+		PublishLateMs:    ms(late),
+		OtherProcesses:   f.otherProcesses(),
 	}
 	if api.countsRecipients() {
 		n := ps.recipients.Load()
@@ -282,9 +331,9 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	if e, ok := ps.firstErr.Load().(string); ok {
 		pr.FirstError = e
 	}
-	if unique > 0 {
-		pr.ServerCPUMicrosPerDelivery = float64(pubAfter.CPU-pubBefore.CPU) / float64(time.Microsecond) / float64(unique)
-		pr.LoaderMicrosPerDl = float64(loaderCPU) / float64(time.Microsecond) / float64(unique)
+	if all := unique + others; all > 0 {
+		pr.ServerCPUMicrosPerDelivery = float64(pubAfter.CPU-pubBefore.CPU) / float64(time.Microsecond) / float64(all)
+		pr.LoaderMicrosPerDl = float64(loaderCPU) / float64(time.Microsecond) / float64(all)
 	}
 	if !haveProc {
 		pr.ServerCPUSeconds, pr.ServerCPUPercent, pr.ServerCPUMicrosPerDelivery = 0, 0, 0
