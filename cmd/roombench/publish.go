@@ -257,7 +257,8 @@ func publish(ctx context.Context, cfg *config, apis []admin, roomIDs []string) (
 // publishWith is publish on clk.
 //
 // A paced publisher (cfg.rate > 0) keeps a schedule: its k-th publish is
-// due at start + stagger + k/rate, and its payload carries that due time,
+// due at start + stagger + k/rate, for as long as that is before the end
+// (start + cfg.duration), and its payload carries that due time,
 // not the time it was sent. A publisher that falls behind (a publish call
 // that takes longer than the interval) sends its overdue messages back to
 // back, each stamped with when it was due, so that the backlog shows in
@@ -294,7 +295,7 @@ func publishWith(ctx context.Context, cfg *config, apis []admin, roomIDs []strin
 			failures := 0
 			for seq := uint64(1); seq <= maxPublishesPerPublisher; seq++ {
 				if interval > 0 {
-					if due.After(deadline) {
+					if !due.Before(deadline) { // the schedule is [start, deadline)
 						return
 					}
 					clk.sleepUntil(ctx, due)
@@ -305,7 +306,7 @@ func publishWith(ctx context.Context, cfg *config, apis []admin, roomIDs []strin
 				}
 				if now.After(deadline) {
 					if interval > 0 { // behind: these were due and never sent
-						st.dueUnsent.Add(uint64(deadline.Sub(due)/interval) + 1)
+						st.dueUnsent.Add(uint64((deadline.Sub(due) + interval - 1) / interval))
 					}
 					return
 				}
