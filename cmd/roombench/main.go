@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -228,6 +229,9 @@ func parsePIDs(raw string) ([]int, error) {
 		pid, err := strconv.Atoi(part)
 		if err != nil || pid < 1 {
 			return nil, fmt.Errorf("-server-pid %q: %q is not a process id", raw, part)
+		}
+		if slices.Contains(pids[:i], pid) { // it would be counted twice
+			return nil, fmt.Errorf("-server-pid %q: %d is there twice", raw, pid)
 		}
 		pids[i] = pid
 	}

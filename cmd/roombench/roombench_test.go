@@ -100,6 +100,7 @@ func TestListFlags(t *testing.T) {
 		{"-server-pid", "1,,2"},
 		{"-server-pid", "1,0"},
 		{"-server-pid", "x"},
+		{"-server-pid", "7,8,7"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
@@ -261,8 +262,8 @@ func testAgainstInProcessServer(t *testing.T, reader string, nodes int) {
 	defer srv.stop()
 
 	pids := "0"
-	if nodes > 1 { // this process, twice: the sums are what is checked
-		pids = strconv.Itoa(os.Getpid()) + "," + strconv.Itoa(os.Getpid())
+	if nodes > 1 { // this process and its parent: the sums are what is checked
+		pids = strconv.Itoa(os.Getpid()) + "," + strconv.Itoa(os.Getppid())
 	}
 	cfg, err := parseFlags([]string{
 		"-url", strings.Join(srv.wsURLs, ","), "-admin-grpc", strings.Join(srv.grpcAddrs, ","),
