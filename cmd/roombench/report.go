@@ -223,10 +223,13 @@ func (r *report) writeTable(w io.Writer) {
 	if c.Target != "" && c.Target != targetRoomd {
 		row("target", "%s at %s", c.Target, c.URL)
 	}
-	if r.Publish != nil {
+	switch {
+	case r.Publish != nil && c.Publishers == 0:
+		row("load", "%d conns in %d rooms, no publishers: receiving the other processes' messages for %s", c.Conns, c.Rooms, c.Duration)
+	case r.Publish != nil:
 		row("load", "%d conns in %d rooms, %d publishers at %s via %s, %d-byte payloads, %s",
 			c.Conns, c.Rooms, c.Publishers, rateString(c.Rate), c.Via, c.Payload, c.Duration)
-	} else {
+	default:
 		row("load", "%d idle conns in %d rooms", c.Conns, c.Rooms)
 	}
 	if c.Process != 0 || c.NoCreate || c.PublishAt != "" {
@@ -237,7 +240,7 @@ func (r *report) writeTable(w io.Writer) {
 		row("process", "%d; rooms %s-0.. %s; publishing from %s", c.Process, c.RoomPrefix, created, orWhenSetUp(c.PublishAt))
 	}
 	if c.Nodes > 1 || c.AdminAddresses > 1 {
-		row("nodes", "%d (URLs) for the clients, %d admin addresses for the publishers", c.Nodes, c.AdminAddresses)
+		row("nodes", "%d URLs for the clients; admin addresses for the publishers: %d", c.Nodes, c.AdminAddresses)
 	}
 	s := r.Setup
 	row("setup", "%d connected, %d failed in %.2f s: %.0f %s", s.Connected, s.Failed, s.Seconds, s.PerSecond, setupWhat(c.Target))
@@ -264,7 +267,9 @@ func (r *report) writeTable(w io.Writer) {
 		row("RSS per conn", "%.2f KiB (last), %.2f KiB (min)", m.PerConnKB, m.PerConnMinKB)
 	}
 	if p := r.Publish; p != nil {
-		row("published", "%d ok, %d errors, %.0f/s over %.2f s", p.Published, p.PublishErrors, p.PublishPerSecond, p.PublishSeconds)
+		if c.Publishers > 0 {
+			row("published", "%d ok, %d errors, %.0f/s over %.2f s", p.Published, p.PublishErrors, p.PublishPerSecond, p.PublishSeconds)
+		}
 		if p.PublishLateMs > 0 {
 			row("  late", "publishing started %.0f ms after -publish-at: this process was still setting up", p.PublishLateMs)
 		}
@@ -278,7 +283,19 @@ func (r *report) writeTable(w io.Writer) {
 		if p.ServerRecipients != nil {
 			counted = fmt.Sprintf("server counted %d", *p.ServerRecipients)
 		}
-		row("deliveries", "%d of %d expected (%s), %.0f/s over %.2f s", p.Unique, p.Expected, counted, p.DeliveriesPerSec, p.WindowSeconds)
+		var others uint64
+		for _, o := range p.OtherProcesses {
+			others += o.Deliveries
+		}
+		switch {
+		case c.Publishers == 0:
+			row("deliveries", "%d from other processes, %.0f/s over %.2f s", others, p.DeliveriesPerSec, p.WindowSeconds)
+		case others > 0:
+			row("deliveries", "%d of %d expected (%s), and %d from other processes: %.0f/s over %.2f s",
+				p.Unique, p.Expected, counted, others, p.DeliveriesPerSec, p.WindowSeconds)
+		default:
+			row("deliveries", "%d of %d expected (%s), %.0f/s over %.2f s", p.Unique, p.Expected, counted, p.DeliveriesPerSec, p.WindowSeconds)
+		}
 		if p.Frames > 0 {
 			row("  frames", "%d replies in %d WebSocket frames (%.2f per frame)", p.Received, p.Frames, float64(p.Received)/float64(p.Frames))
 		}

@@ -403,6 +403,11 @@ func TestSeveralProcesses(t *testing.T) {
 		if rep.Setup.Connected != 20 || p == nil || p.Lost != 0 || p.Duplicates != 0 || p.Malformed != 0 || p.Unique != p.Expected || !p.DrainComplete {
 			t.Fatalf("process %d: connected %d, publish report %+v", i, rep.Setup.Connected, p)
 		}
+		var table strings.Builder
+		rep.writeTable(&table)
+		if want := fmt.Sprintf(" %d; rooms %s-0..", i, prefix); !strings.Contains(table.String(), want) {
+			t.Errorf("process %d: the table has no %q:\n%s", i, want, table.String())
+		}
 		if p.PublishLateMs != 0 {
 			t.Errorf("process %d started publishing %.0f ms late", i, p.PublishLateMs)
 		}

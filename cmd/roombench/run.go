@@ -261,13 +261,19 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	complete := false
 	// With -publish-at other processes publish too: once this process's
 	// own deliveries are in, wait until theirs stop coming for otherQuiet.
+	// The window ends when the last delivery came: once the own are in,
+	// or, waiting for the others to be quiet, at the last of theirs.
 	othersSeen, quietSince := f.counts.othersSum(), drainStart
+	var ownDone time.Time
 	for i := 0; i < 100_000; i++ {
 		_, unique, _, _ := f.counts.sum()
 		if n := f.counts.othersSum(); n != othersSeen {
 			othersSeen, quietSince = n, time.Now()
 		}
-		if unique >= want && (cfg.publishAt.IsZero() || time.Since(quietSince) >= otherQuiet) {
+		if unique >= want && ownDone.IsZero() {
+			ownDone = time.Now()
+		}
+		if !ownDone.IsZero() && (cfg.publishAt.IsZero() || time.Since(quietSince) >= otherQuiet) {
 			complete = true
 			break
 		}
@@ -275,7 +281,14 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 			break
 		}
 	}
-	window := time.Since(p0)
+	windowEnd := time.Now()
+	if complete && !cfg.publishAt.IsZero() {
+		windowEnd = quietSince
+		if ownDone.After(windowEnd) {
+			windowEnd = ownDone
+		}
+	}
+	window := windowEnd.Sub(p0)
 	f.recordOn.Store(false)
 	pubAfter, _ := sample()
 	loaderCPU := selfCPU() - loader0
@@ -298,7 +311,7 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		Duplicates:       dups,
 		Malformed:        malformed,
 		DrainComplete:    complete,
-		DrainSeconds:     time.Since(drainStart).Seconds(),
+		DrainSeconds:     windowEnd.Sub(drainStart).Seconds(),
 		PublishSeconds:   pubTime.Seconds(),
 		WindowSeconds:    window.Seconds(),
 		DeliveriesPerSec: float64(unique+others) / window.Seconds(),
