@@ -380,7 +380,7 @@ func TestSeveralProcesses(t *testing.T) {
 		return append([]string{
 			"-url", srv.wsURLs[0], "-admin-grpc", srv.grpcAddrs[0], "-room-prefix", prefix, "-publish-at", at,
 			"-conns", "20", "-rooms", "2", "-publishers", strconv.Itoa(publishers), "-rate", "100", "-duration", "500ms",
-			"-settle", "0s", "-drain", "2s", "-process", strconv.Itoa(process),
+			"-settle", "0s", "-drain", "3s", "-process", strconv.Itoa(process),
 		}, extra...)
 	}
 	runs := [][]string{args(0, 2), args(1, 2, "-no-create"), args(2, 0, "-no-create")}
