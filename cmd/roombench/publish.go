@@ -209,9 +209,9 @@ type publishStats struct {
 	errs       atomic.Uint64
 	recipients atomic.Uint64 // sum of the servers' recipient counts
 	firstErr   atomic.Value  // string
-	// With a -rate: publishes that were due by the end of -duration but
-	// never started, because their publisher was behind schedule, and the
-	// most a publish started after it was due.
+	// With a -rate: publishes that were due before the end of -duration
+	// but never started, because their publisher was behind schedule, and
+	// the most a publish started after it was due.
 	dueUnsent atomic.Uint64
 	maxLag    atomic.Int64 // nanoseconds
 }
