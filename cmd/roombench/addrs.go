@@ -60,6 +60,82 @@ func checkHostPort(flagName, addr string) error {
 	return nil
 }
 
+// maxNodes bounds the addresses in one list flag (-url, -admin,
+// -admin-grpc, -server-pid).
+const maxNodes = 256
+
+// splitList splits a comma-separated flag value into its trimmed entries;
+// an empty entry is a mistake.
+func splitList(flagName, raw string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return nil, fmt.Errorf("-%s %q: an empty entry in the list", flagName, raw)
+		}
+		out = append(out, part)
+		if len(out) > maxNodes {
+			return nil, fmt.Errorf("-%s: more than %d entries", flagName, maxNodes)
+		}
+	}
+	return out, nil
+}
+
+// checkURLs is checkURL over a comma-separated list.
+func checkURLs(flagName, raw string, schemes ...string) ([]*url.URL, error) {
+	parts, err := splitList(flagName, raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*url.URL, len(parts))
+	for i, part := range parts {
+		if out[i], err = checkURL(flagName, part, schemes...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkHostPorts is checkHostPort over a comma-separated list.
+func checkHostPorts(flagName, raw string) ([]string, error) {
+	parts, err := splitList(flagName, raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range parts {
+		if err := checkHostPort(flagName, part); err != nil {
+			return nil, err
+		}
+	}
+	return parts, nil
+}
+
+// place is where client i of a run goes: its room, its node (an index into
+// -url) and its source address (an index into -source-addrs; srcs 0 is
+// none). Clients are round-robin over the rooms, and each room's members
+// round-robin over the nodes, so that every room has members on every node
+// (with at least rooms*nodes clients) whatever the two counts; with one
+// room, client i is on node i%nodes. Each node's clients take the source
+// addresses in turn, so that every node sees each address about equally
+// often (roomd bounds the sockets per remote IP on each node). With one
+// node this is room i%rooms and source i%srcs, as before there were nodes.
+func place(i, rooms, nodes, srcs int) (room, node, src int) {
+	room = i % rooms
+	node = (i / rooms) % nodes
+	if srcs > 0 {
+		k := room + rooms*(i/(rooms*nodes)) // i's index among its node's clients
+		src = k % srcs
+	}
+	return room, node, src
+}
+
+// publishNode is the admin address (an index into -admin-grpc or -admin)
+// publisher p publishes through: the publishers of each room, which are p,
+// p+rooms, p+2*rooms, ..., are round-robin over the addresses, so that with
+// as many publishers per room as addresses every room is published to from
+// every node; with one room, publisher p uses address p%addrs.
+func publishNode(p, rooms, addrs int) int { return (p / rooms) % addrs }
+
 // maxSourceAddrs bounds a -source-addrs range.
 const maxSourceAddrs = 1024
 

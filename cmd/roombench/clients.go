@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,17 +20,32 @@ import (
 // Payload layout: every published payload starts with this header so that
 // a receiver can compute latency and find lost and duplicate deliveries.
 const (
-	offSentAt    = 0  // int64 unix nanoseconds, taken just before the publish call
-	offPublisher = 8  // uint32 global publisher index
+	offSentAt    = 0  // int64 unix nanoseconds: when the publish was due (-rate > 0) or sent (-rate 0)
+	offPublisher = 8  // uint32 publisher id: -process << 16 | publisher number
 	offSeq       = 12 // uint64 per-publisher sequence, from 1
 	headerSize   = 20
 )
 
-func putHeader(b []byte, sentAt time.Time, publisher int, seq uint64) {
+func putHeader(b []byte, sentAt time.Time, publisher uint32, seq uint64) {
 	binary.LittleEndian.PutUint64(b[offSentAt:], uint64(sentAt.UnixNano()))
-	binary.LittleEndian.PutUint32(b[offPublisher:], uint32(publisher))
+	binary.LittleEndian.PutUint32(b[offPublisher:], publisher)
 	binary.LittleEndian.PutUint64(b[offSeq:], seq)
 }
+
+// publisherID is what the payload header carries to name publisher p of
+// process proc: with process 0, p itself.
+func publisherID(proc, p int) uint32 { return uint32(proc)<<16 | uint32(p) }
+
+// splitPublisherID is publisherID's inverse.
+func splitPublisherID(id uint32) (proc, p int) { return int(id >> 16), int(id & 0xffff) }
+
+// maxOtherPublishers bounds the other processes' publishers one receiver
+// keeps track of; beyond, their messages count as malformed.
+const maxOtherPublishers = 4096
+
+// otherQuiet is how long, with -publish-at, the drain waits for the other
+// processes' messages to stop coming once this process's own are in.
+const otherQuiet = time.Second
 
 // counters are the receivers' totals, sharded like the histogram.
 type counters struct {
@@ -40,10 +56,19 @@ type counterShard struct {
 	received  atomic.Uint64 // every data frame (centrifugo: every reply but pings)
 	unique    atomic.Uint64 // first delivery of a (publisher, seq)
 	dups      atomic.Uint64 // a (publisher, seq) seen again, or out of order
-	malformed atomic.Uint64 // shorter than the header, or from a foreign publisher
+	malformed atomic.Uint64 // shorter than the header, or from a publisher not of the room
 	frames    atomic.Uint64 // centrifugo: WebSocket frames with replies other than pings
 	pings     atomic.Uint64 // centrifugo: pings answered
-	_         [16]byte
+	others    atomic.Uint64 // first delivery of another process's (publisher, seq)
+	_         [8]byte
+}
+
+// othersSum is the first deliveries of other processes' messages.
+func (c *counters) othersSum() (n uint64) {
+	for i := range c.shards {
+		n += c.shards[i].others.Load()
+	}
+	return n
 }
 
 // centrifugoSum is the Centrifugo clients' frame and ping totals.
@@ -79,6 +104,18 @@ type receiver struct {
 	lastSeq []uint64
 	unique  []atomic.Uint64
 	done    chan struct{}
+
+	// Other processes' publishers (another -process number), whose counts
+	// this process does not know: by publisher id, the last sequence seen
+	// (each publisher's messages arrive in order, as above) and how many
+	// distinct ones arrived. Written by the reader, read for the report.
+	othersMu sync.Mutex
+	others   map[uint32]*seqCount
+}
+
+// seqCount is what one receiver got from one other process's publisher.
+type seqCount struct {
+	last, unique, dups uint64
 }
 
 // fleet is every receiver and what they saw.
@@ -146,10 +183,10 @@ func (f *fleet) dialers(srcs []netip.Addr, wrap bool) []*websocket.Dialer {
 }
 
 // connect dials cfg.conns clients with cfg.dialWorkers at a time, spreading
-// them round-robin over the rooms and the source addresses, and hands each
-// to its reader: a poller (-reader epoll) or a goroutine of its own. It
-// returns how many connected.
-func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr) (int, error) {
+// them over the rooms, the nodes (bases) and the source addresses (see
+// place), and hands each to its reader: a poller (-reader epoll) or a
+// goroutine of its own. It returns how many connected.
+func (f *fleet) connect(ctx context.Context, bases []*url.URL, roomIDs []string, srcs []netip.Addr) (int, error) {
 	if f.cfg.reader == readerEpoll {
 		ps, err := newPollerSet(f, f.cfg.pollers)
 		if err != nil {
@@ -172,9 +209,12 @@ func (f *fleet) connect(ctx context.Context, base *url.URL, roomIDs []string, sr
 				if i >= f.cfg.conns || ctx.Err() != nil {
 					return
 				}
-				room := i % len(roomIDs)
-				ws, key, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[room])
+				room, node, src := place(i, len(roomIDs), len(bases), len(dialers))
+				ws, key, err := f.dial(ctx, dialers[src], bases[node], roomIDs[room])
 				if err != nil {
+					if len(bases) > 1 {
+						key = fmt.Sprintf("node %d: %s", node, key)
+					}
 					f.mu.Lock()
 					if len(f.dialErrs) < 20 || f.dialErrs[key] > 0 {
 						f.dialErrs[key]++
@@ -265,13 +305,14 @@ func (f *fleet) dial(ctx context.Context, d *websocket.Dialer, base *url.URL, ro
 	return ws, "", nil
 }
 
-// stall dials n members, round-robin over the rooms, that never read: the
-// server should drop them as slow consumers without the others noticing.
-// It returns how many connected.
-func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
+// stall dials n members, spread over the rooms and nodes as connect's, that
+// never read: the server should drop them as slow consumers without the
+// others noticing. It returns how many connected.
+func (f *fleet) stall(ctx context.Context, bases []*url.URL, roomIDs []string, srcs []netip.Addr, n int) int {
 	dialers := f.dialers(srcs, false)
 	for i := range n {
-		ws, _, err := f.dial(ctx, dialers[i%len(dialers)], base, roomIDs[i%len(roomIDs)])
+		room, node, src := place(i, len(roomIDs), len(bases), len(dialers))
+		ws, _, err := f.dial(ctx, dialers[src], bases[node], roomIDs[room])
 		if err != nil {
 			continue
 		}
@@ -280,6 +321,18 @@ func (f *fleet) stall(ctx context.Context, base *url.URL, roomIDs []string, srcs
 		f.mu.Unlock()
 	}
 	return len(f.stalled)
+}
+
+// connectedPerNode counts the connected receivers on each of nodes nodes.
+func (f *fleet) connectedPerNode(nodes int) []int {
+	n := make([]int, nodes)
+	for i, r := range f.receivers {
+		if r != nil {
+			_, node, _ := place(i, f.cfg.rooms, nodes, 0)
+			n[node]++
+		}
+	}
+	return n
 }
 
 // stalledDropped reads what the stalled members were sent, at last, and
@@ -439,27 +492,133 @@ func (f *fleet) centrifugoPings(r *receiver, cs *counterShard, n int) {
 }
 
 // account records one delivery to r of the payload whose header is hdr,
-// received at now: lost, duplicate or foreign, and its latency.
+// received at now: duplicate, not of this room, or new, and its latency.
+// Every process sharing the rooms has the same -rooms, so another
+// process's publisher p publishes to room p%rooms too.
 func (f *fleet) account(r *receiver, cs *counterShard, shard int, hdr *[headerSize]byte, now time.Time) {
 	rooms := f.cfg.rooms
-	p := int(binary.LittleEndian.Uint32(hdr[offPublisher:]))
+	id := binary.LittleEndian.Uint32(hdr[offPublisher:])
+	proc, p := splitPublisherID(id)
 	seq := binary.LittleEndian.Uint64(hdr[offSeq:])
-	local := p / rooms
-	if p%rooms != r.room || local >= len(r.lastSeq) {
+	if p%rooms != r.room {
 		cs.malformed.Add(1)
 		return
 	}
-	if seq <= r.lastSeq[local] {
-		cs.dups.Add(1)
-		return
+	if proc != f.cfg.process {
+		if !f.accountOther(r, cs, id, seq) {
+			return
+		}
+	} else {
+		local := p / rooms
+		if local >= len(r.lastSeq) {
+			cs.malformed.Add(1)
+			return
+		}
+		if seq <= r.lastSeq[local] {
+			cs.dups.Add(1)
+			return
+		}
+		r.lastSeq[local] = seq
+		r.unique[local].Add(1)
+		cs.unique.Add(1)
 	}
-	r.lastSeq[local] = seq
-	r.unique[local].Add(1)
-	cs.unique.Add(1)
 	if f.recordOn.Load() {
 		sent := int64(binary.LittleEndian.Uint64(hdr[offSentAt:]))
 		f.hist.record(shard, now.UnixNano()-sent)
 	}
+}
+
+// accountOther records a delivery to r of another process's message, and
+// reports whether it is the first of its (publisher, seq).
+func (f *fleet) accountOther(r *receiver, cs *counterShard, id uint32, seq uint64) bool {
+	r.othersMu.Lock()
+	defer r.othersMu.Unlock()
+	sc := r.others[id]
+	if sc == nil {
+		if len(r.others) >= maxOtherPublishers {
+			cs.malformed.Add(1)
+			return false
+		}
+		if r.others == nil {
+			r.others = map[uint32]*seqCount{}
+		}
+		sc = &seqCount{}
+		r.others[id] = sc
+	}
+	if seq <= sc.last {
+		sc.dups++
+		cs.dups.Add(1)
+		return false
+	}
+	sc.last = seq
+	sc.unique++
+	cs.others.Add(1)
+	return true
+}
+
+// otherProcesses is, for each other process whose messages arrived, what
+// this process's receivers got from it. This process does not know how
+// many messages the other published, so it takes as expected, for every
+// receiver and every publisher of its room, every sequence up to the
+// highest that any receiver here got from that publisher: missing are the
+// gaps below it (lost, or publishes that failed at their publisher) and a
+// receiver's shortfall against the others here (joined late, or lost at
+// the tail). Messages lost at the tail by every receiver here cannot be
+// told from messages not sent; HighestSeqSum, to compare with the other
+// process's report, tells them apart.
+func (f *fleet) otherProcesses() []otherProcessReport {
+	snaps := make([]map[uint32]seqCount, len(f.receivers))
+	top := map[uint32]uint64{} // the highest sequence got here, per publisher
+	for i, r := range f.receivers {
+		if r == nil {
+			continue
+		}
+		r.othersMu.Lock()
+		if len(r.others) > 0 {
+			snaps[i] = make(map[uint32]seqCount, len(r.others))
+			for id, sc := range r.others {
+				snaps[i][id] = *sc
+				top[id] = max(top[id], sc.last)
+			}
+		}
+		r.othersMu.Unlock()
+	}
+	if len(top) == 0 {
+		return nil
+	}
+	rooms := f.cfg.rooms
+	inRoom := make([][]uint32, rooms) // the publishers seen, by room
+	byProc := map[int]*otherProcessReport{}
+	for id, last := range top {
+		proc, p := splitPublisherID(id)
+		inRoom[p%rooms] = append(inRoom[p%rooms], id)
+		o := byProc[proc]
+		if o == nil {
+			o = &otherProcessReport{Process: proc}
+			byProc[proc] = o
+		}
+		o.Publishers++
+		o.HighestSeqSum += last
+	}
+	for i, r := range f.receivers {
+		if r == nil {
+			continue
+		}
+		for _, id := range inRoom[r.room] {
+			proc, _ := splitPublisherID(id)
+			o, got := byProc[proc], snaps[i][id]
+			o.Expected += top[id]
+			o.Deliveries += got.unique
+			o.Missing += top[id] - got.unique
+			o.Duplicates += got.dups
+		}
+	}
+	out := make([]otherProcessReport, 0, len(byProc))
+	for _, o := range byProc {
+		out = append(out, *o)
+	}
+	slices.SortFunc(out, func(a, b otherProcessReport) int { return a.Process - b.Process })
+	return out
 }
 
 // lost counts, over every receiver and each publisher of its room, the

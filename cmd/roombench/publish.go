@@ -209,6 +209,11 @@ type publishStats struct {
 	errs       atomic.Uint64
 	recipients atomic.Uint64 // sum of the servers' recipient counts
 	firstErr   atomic.Value  // string
+	// With a -rate: publishes that were due before the end of -duration
+	// but never started, because their publisher was behind schedule, and
+	// the most a publish started after it was due.
+	dueUnsent atomic.Uint64
+	maxLag    atomic.Int64 // nanoseconds
 }
 
 // maxPublishesPerPublisher bounds each publisher's loop by count as well as
@@ -218,19 +223,59 @@ const maxPublishesPerPublisher = 50_000_000
 // maxConsecutiveErrors stops a publisher whose publishes keep failing.
 const maxConsecutiveErrors = 100
 
+// clock is the time the publishers keep: the real one, or a test's.
+type clock interface {
+	now() time.Time
+	// sleepUntil returns at t, or sooner if ctx ends.
+	sleepUntil(ctx context.Context, t time.Time)
+}
+
+type realClock struct{}
+
+func (realClock) now() time.Time { return time.Now() }
+
+func (realClock) sleepUntil(ctx context.Context, t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
+	}
+}
+
 // publish runs cfg.publishers publishers for cfg.duration; publisher p
-// publishes to room p%rooms, at cfg.rate messages/s each (0: back to back).
-func publish(ctx context.Context, cfg *config, api admin, roomIDs []string) (*publishStats, error) {
+// publishes to room p%rooms through apis[publishNode(p, ...)], at cfg.rate
+// messages/s each (0: back to back).
+func publish(ctx context.Context, cfg *config, apis []admin, roomIDs []string) (*publishStats, error) {
+	return publishWith(ctx, cfg, apis, roomIDs, realClock{})
+}
+
+// publishWith is publish on clk.
+//
+// A paced publisher (cfg.rate > 0) keeps a schedule: its k-th publish is
+// due at start + stagger + k/rate, for as long as that is before the end
+// (start + cfg.duration), and its payload carries that due time,
+// not the time it was sent. A publisher that falls behind (a publish call
+// that takes longer than the interval) sends its overdue messages back to
+// back, each stamped with when it was due, so that the backlog shows in
+// the publish-to-receive latency instead of being hidden by a later stamp
+// (coordinated omission). Back to back (rate 0) there is no schedule: each
+// payload carries its send time.
+func publishWith(ctx context.Context, cfg *config, apis []admin, roomIDs []string, clk clock) (*publishStats, error) {
 	st := &publishStats{ok: make([]uint64, cfg.publishers)}
 	fns := make([]func(context.Context, string, []byte) (int, error), cfg.publishers)
 	for p := range fns {
-		fn, err := api.publisher()
+		fn, err := apis[publishNode(p, len(roomIDs), len(apis))].publisher()
 		if err != nil {
 			return nil, err
 		}
 		fns[p] = fn
 	}
-	start := time.Now()
+	start := clk.now()
 	deadline := start.Add(cfg.duration)
 	var wg sync.WaitGroup
 	for p := range cfg.publishers {
@@ -240,28 +285,38 @@ func publish(ctx context.Context, cfg *config, api admin, roomIDs []string) (*pu
 				payload[headerSize+i] = 'a' + byte(i%26)
 			}
 			room := roomIDs[p%len(roomIDs)]
+			id := publisherID(cfg.process, p)
 			var interval time.Duration
 			if cfg.rate > 0 {
 				interval = time.Duration(float64(time.Second) / cfg.rate)
 			}
 			// Stagger paced publishers so that they do not all fire at once.
-			next := start.Add(interval * time.Duration(p) / time.Duration(cfg.publishers))
+			due := start.Add(interval * time.Duration(p) / time.Duration(cfg.publishers))
 			failures := 0
 			for seq := uint64(1); seq <= maxPublishesPerPublisher; seq++ {
 				if interval > 0 {
-					if d := time.Until(next); d > 0 {
-						select {
-						case <-time.After(d):
-						case <-ctx.Done():
-						}
+					if !due.Before(deadline) { // the schedule is [start, deadline)
+						return
 					}
-					next = next.Add(interval)
+					clk.sleepUntil(ctx, due)
 				}
-				now := time.Now()
-				if ctx.Err() != nil || now.After(deadline) {
+				now := clk.now()
+				if ctx.Err() != nil {
 					return
 				}
-				putHeader(payload, now, p, seq)
+				if now.After(deadline) {
+					if interval > 0 { // behind: these were due and never sent
+						st.dueUnsent.Add(uint64((deadline.Sub(due) + interval - 1) / interval))
+					}
+					return
+				}
+				stamp := now
+				if interval > 0 {
+					stamp = due
+					storeMax(&st.maxLag, int64(now.Sub(due)))
+					due = due.Add(interval)
+				}
+				putHeader(payload, stamp, id, seq)
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				n, err := fns[p](cctx, room, payload)
 				cancel()
@@ -281,4 +336,14 @@ func publish(ctx context.Context, cfg *config, api admin, roomIDs []string) (*pu
 	}
 	wg.Wait()
 	return st, nil
+}
+
+// storeMax raises m to v if v is larger.
+func storeMax(m *atomic.Int64, v int64) {
+	for {
+		cur := m.Load()
+		if v <= cur || m.CompareAndSwap(cur, v) {
+			return
+		}
+	}
 }

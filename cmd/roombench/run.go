@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"runtime"
 	"time"
 )
@@ -16,31 +17,41 @@ const maxRSSSamples = 3600
 // publish, drain, tear down. Progress goes to log; the report is returned
 // even when a later phase failed, with what was measured until then.
 func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
-	wsURL, err := checkURL("url", cfg.url, "ws")
+	wsURLs, err := checkURLs("url", cfg.url, "ws")
 	if err != nil {
 		return nil, err
 	}
-	var api admin
+	// One admin API per address: publishers are spread over them, and
+	// rooms are created and deleted through the first.
+	var apis []admin
+	defer func() {
+		for _, a := range apis {
+			a.close()
+		}
+	}()
 	switch {
-	case cfg.isCentrifugo():
-		u, err := checkURL("admin", cfg.admin, "http")
-		if err != nil {
-			return nil, err
-		}
-		api = newCentrifugoAdmin(u, cfg.apiKey, cfg.publishers)
 	case cfg.via == "grpc":
-		if err := checkHostPort("admin-grpc", cfg.adminGRPC); err != nil {
-			return nil, err
-		}
-		api = &grpcAdmin{addr: cfg.adminGRPC}
-	default:
-		u, err := checkURL("admin", cfg.admin, "http")
+		addrs, err := checkHostPorts("admin-grpc", cfg.adminGRPC)
 		if err != nil {
 			return nil, err
 		}
-		api = newRESTAdmin(u, cfg.publishers)
+		for _, addr := range addrs {
+			apis = append(apis, &grpcAdmin{addr: addr})
+		}
+	default:
+		us, err := checkURLs("admin", cfg.admin, "http")
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			if cfg.isCentrifugo() {
+				apis = append(apis, newCentrifugoAdmin(u, cfg.apiKey, cfg.publishers))
+			} else {
+				apis = append(apis, newRESTAdmin(u, cfg.publishers))
+			}
+		}
 	}
-	defer api.close()
+	api := apis[0]
 	srcs, err := parseSourceAddrs(cfg.sourceAddrs)
 	if err != nil {
 		return nil, err
@@ -54,12 +65,12 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		return nil, fmt.Errorf("-conns %d needs more file descriptors than the limit %d (ulimit -Hn)", cfg.conns, limit)
 	}
 
-	rep := newReport(cfg)
+	rep := newReport(cfg, len(wsURLs), len(apis))
 	sample := func() (procSample, bool) {
-		if cfg.serverPID == 0 {
+		if len(cfg.serverPIDs) == 0 {
 			return procSample{}, false
 		}
-		s, err := readProc(cfg.serverPID)
+		s, err := readProcs(cfg.serverPIDs)
 		if err != nil {
 			fmt.Fprintf(log, "roombench: reading server /proc: %v\n", err)
 			return procSample{}, false
@@ -79,12 +90,18 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	for i := range roomIDs {
 		roomIDs[i] = fmt.Sprintf("%s-%d", cfg.roomPrefix, i)
 	}
-	if cfg.isCentrifugo() {
+	switch {
+	case cfg.isCentrifugo():
 		fmt.Fprintf(log, "%d rooms are Centrifugo channels %s-0..: nothing to create\n", cfg.rooms, cfg.roomPrefix)
-	} else {
+	case cfg.noCreate:
+		fmt.Fprintf(log, "%d rooms %s-0.. are another process's (-no-create): not creating or deleting them\n", cfg.rooms, cfg.roomPrefix)
+	default:
 		fmt.Fprintf(log, "creating %d rooms via %s\n", cfg.rooms, cfg.via)
 	}
 	for _, id := range roomIDs {
+		if cfg.noCreate {
+			break
+		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := api.createRoom(cctx, id)
 		cancel()
@@ -92,8 +109,18 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 			return nil, fmt.Errorf("create room %s: %w", id, err)
 		}
 	}
-	if !cfg.keepRooms {
+	if !cfg.keepRooms && !cfg.noCreate {
 		defer func() {
+			// Other processes in the rooms end their drain by -publish-at
+			// + -duration + -drain (unless they started late), give or
+			// take the moment each takes to start and to stop: wait for
+			// them, so that deleting the rooms does not cut them off.
+			if !cfg.publishAt.IsZero() {
+				if until := cfg.publishAt.Add(cfg.duration + cfg.drain + time.Second); time.Now().Before(until) {
+					fmt.Fprintf(log, "waiting until %s, when the other processes' drains end, to delete the rooms\n", until.Format(time.TimeOnly))
+					sleep(time.Until(until))
+				}
+			}
 			for _, id := range roomIDs {
 				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				_ = api.deleteRoom(cctx, id)
@@ -115,9 +142,9 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	before, haveProc := sample()
 	runtime.GC()
 	loaderBefore := selfCPU()
-	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s, read by %s\n", cfg.conns, cfg.dialWorkers, wsURL, readerWhat(cfg.reader, cfg.pollers))
+	fmt.Fprintf(log, "connecting %d clients (%d at a time) to %s, read by %s\n", cfg.conns, cfg.dialWorkers, nodesWhat(wsURLs), readerWhat(cfg.reader, cfg.pollers))
 	t0 := time.Now()
-	connected, err := f.connect(ctx, wsURL, roomIDs, srcs)
+	connected, err := f.connect(ctx, wsURLs, roomIDs, srcs)
 	if err != nil {
 		return nil, err
 	}
@@ -138,10 +165,13 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		}
 		rep.Setup.ServerRSSAfterKB = after.RSSKiB
 	}
+	if len(wsURLs) > 1 {
+		rep.Setup.ConnectedPerNode = f.connectedPerNode(len(wsURLs))
+	}
 	fmt.Fprintf(log, "connected %d/%d in %.2fs (%.0f/s)\n", connected, cfg.conns, setup.Seconds(), rep.Setup.PerSecond)
 	rep.Setup.CarriedBytes = f.carried.Load()
 	if cfg.stalled > 0 {
-		n := f.stall(ctx, wsURL, roomIDs, srcs, cfg.stalled)
+		n := f.stall(ctx, wsURLs, roomIDs, srcs, cfg.stalled)
 		fmt.Fprintf(log, "stalled %d/%d more members that never read\n", n, cfg.stalled)
 	}
 	if connected == 0 {
@@ -181,21 +211,45 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	}
 	rep.Closes = maps.Clone(f.closes)
 	f.mu.Unlock()
-	if cfg.setupOnly || cfg.publishers == 0 {
+	// With -publish-at a process without publishers still receives the
+	// other processes' messages; without, it only held idle connections.
+	if cfg.setupOnly || (cfg.publishers == 0 && cfg.publishAt.IsZero()) {
 		return rep, nil
 	}
 
-	// Publish, then wait for the outstanding deliveries.
-	fmt.Fprintf(log, "publishing: %d publishers at %s for %s\n", cfg.publishers, rateString(cfg.rate), cfg.duration)
+	// Publish (or, without publishers, receive for as long), then wait for
+	// the outstanding deliveries.
+	var late time.Duration
+	if !cfg.publishAt.IsZero() {
+		if d := time.Until(cfg.publishAt); d > 0 {
+			fmt.Fprintf(log, "waiting %s for -publish-at %s\n", d.Round(time.Millisecond), cfg.publishAt.Format(time.RFC3339Nano))
+			if !sleep(d) {
+				return rep, ctx.Err()
+			}
+		} else {
+			late = -d
+			fmt.Fprintf(log, "roombench: publishing %s after -publish-at: this process was still setting up\n", late.Round(time.Millisecond))
+		}
+	}
+	if cfg.publishers > 0 {
+		fmt.Fprintf(log, "publishing: %d publishers at %s for %s through %d admin address(es)\n", cfg.publishers, rateString(cfg.rate), cfg.duration, len(apis))
+	} else {
+		fmt.Fprintf(log, "receiving the other processes' messages for %s\n", cfg.duration)
+	}
 	pubBefore, _ := sample()
 	recv0, _, _, _ := f.counts.sum()
+	others0 := f.counts.othersSum()
 	frames0, _ := f.counts.centrifugoSum()
 	loader0 := selfCPU()
 	f.recordOn.Store(true)
 	p0 := time.Now()
-	ps, err := publish(ctx, cfg, api, roomIDs)
-	if err != nil {
-		return rep, err
+	ps := &publishStats{}
+	if cfg.publishers > 0 {
+		if ps, err = publish(ctx, cfg, apis, roomIDs); err != nil {
+			return rep, err
+		}
+	} else if !sleep(cfg.duration) {
+		return rep, ctx.Err()
 	}
 	pubTime := time.Since(p0)
 	var okTotal uint64
@@ -205,9 +259,21 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	want := f.expected(ps.ok)
 	drainStart := time.Now()
 	complete := false
+	// With -publish-at other processes publish too: once this process's
+	// own deliveries are in, wait until theirs stop coming for otherQuiet.
+	// The window ends when the last delivery came: once the own are in,
+	// or, waiting for the others to be quiet, at the last of theirs.
+	othersSeen, quietSince := f.counts.othersSum(), drainStart
+	var ownDone time.Time
 	for i := 0; i < 100_000; i++ {
 		_, unique, _, _ := f.counts.sum()
-		if unique >= want {
+		if n := f.counts.othersSum(); n != othersSeen {
+			othersSeen, quietSince = n, time.Now()
+		}
+		if unique >= want && ownDone.IsZero() {
+			ownDone = time.Now()
+		}
+		if !ownDone.IsZero() && (cfg.publishAt.IsZero() || time.Since(quietSince) >= otherQuiet) {
 			complete = true
 			break
 		}
@@ -215,12 +281,20 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 			break
 		}
 	}
-	window := time.Since(p0)
+	windowEnd := time.Now()
+	if complete && !cfg.publishAt.IsZero() {
+		windowEnd = quietSince
+		if ownDone.After(windowEnd) {
+			windowEnd = ownDone
+		}
+	}
+	window := windowEnd.Sub(p0)
 	f.recordOn.Store(false)
 	pubAfter, _ := sample()
 	loaderCPU := selfCPU() - loader0
 	received, unique, dups, malformed := f.counts.sum()
 	received -= recv0
+	others := f.counts.othersSum() - others0 // other processes' deliveries in the window
 	frames, _ := f.counts.centrifugoSum()
 	frames -= frames0
 	n, q, maxLat := f.hist.quantiles(0.5, 0.9, 0.99, 0.999)
@@ -228,6 +302,8 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		Published:        okTotal,
 		PublishErrors:    ps.errs.Load(),
 		PublishPerSecond: float64(okTotal) / pubTime.Seconds(),
+		PublishLagMaxMs:  ms(time.Duration(ps.maxLag.Load())),
+		DueUnsent:        ps.dueUnsent.Load(),
 		Expected:         want,
 		Received:         received,
 		Unique:           unique,
@@ -235,10 +311,10 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		Duplicates:       dups,
 		Malformed:        malformed,
 		DrainComplete:    complete,
-		DrainSeconds:     time.Since(drainStart).Seconds(),
+		DrainSeconds:     windowEnd.Sub(drainStart).Seconds(),
 		PublishSeconds:   pubTime.Seconds(),
 		WindowSeconds:    window.Seconds(),
-		DeliveriesPerSec: float64(unique) / window.Seconds(),
+		DeliveriesPerSec: float64(unique+others) / window.Seconds(),
 		LatencySamples:   n,
 		LatencyP50Ms:     ms(q[0]),
 		LatencyP90Ms:     ms(q[1]),
@@ -251,6 +327,8 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		ServerCPUSeconds: (pubAfter.CPU - pubBefore.CPU).Seconds(),
 		ServerCPUPercent: 100 * (pubAfter.CPU - pubBefore.CPU).Seconds() / window.Seconds(),
 		Stalled:          len(f.stalled),
+		PublishLateMs:    ms(late),
+		OtherProcesses:   f.otherProcesses(),
 	}
 	if api.countsRecipients() {
 		n := ps.recipients.Load()
@@ -266,9 +344,9 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 	if e, ok := ps.firstErr.Load().(string); ok {
 		pr.FirstError = e
 	}
-	if unique > 0 {
-		pr.ServerCPUMicrosPerDelivery = float64(pubAfter.CPU-pubBefore.CPU) / float64(time.Microsecond) / float64(unique)
-		pr.LoaderMicrosPerDl = float64(loaderCPU) / float64(time.Microsecond) / float64(unique)
+	if all := unique + others; all > 0 {
+		pr.ServerCPUMicrosPerDelivery = float64(pubAfter.CPU-pubBefore.CPU) / float64(time.Microsecond) / float64(all)
+		pr.LoaderMicrosPerDl = float64(loaderCPU) / float64(time.Microsecond) / float64(all)
 	}
 	if !haveProc {
 		pr.ServerCPUSeconds, pr.ServerCPUPercent, pr.ServerCPUMicrosPerDelivery = 0, 0, 0
@@ -281,6 +359,14 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*report, error) {
 		return rep, ctx.Err()
 	}
 	return rep, nil
+}
+
+// nodesWhat is how the log names the -url list.
+func nodesWhat(urls []*url.URL) string {
+	if len(urls) == 1 {
+		return urls[0].String()
+	}
+	return fmt.Sprintf("%d nodes (%s ... %s)", len(urls), urls[0], urls[len(urls)-1])
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

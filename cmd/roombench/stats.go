@@ -105,6 +105,21 @@ type procSample struct {
 	CPU    time.Duration // user + system
 }
 
+// readProcs samples several processes (the nodes of a cluster on this
+// machine): their RSS and CPU time summed.
+func readProcs(pids []int) (procSample, error) {
+	sum := procSample{At: time.Now()}
+	for _, pid := range pids {
+		s, err := readProc(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.RSSKiB += s.RSSKiB
+		sum.CPU += s.CPU
+	}
+	return sum, nil
+}
+
 // clockTick is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
 // Linux platform Go supports (sysconf(_SC_CLK_TCK) would need cgo).
 const clockTick = 100
