@@ -270,7 +270,7 @@ func (h *Hub) removeIfEmpty(r *Room) {
 	s := h.roomShard(r.id)
 	s.mu.Lock()
 	r.mu.Lock()
-	if r.closed || len(r.members) > 0 || s.rooms[r.id] != r {
+	if r.closed || !r.autoCreated || r.keptLocked() || s.rooms[r.id] != r {
 		r.mu.Unlock()
 		s.mu.Unlock()
 		return

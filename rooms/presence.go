@@ -112,7 +112,11 @@ func (h *Hub) DeliverPresence(p PresenceEvent) {
 	}
 	r.applyRemotePresenceLocked(p)
 	r.tellPresenceLocked(p)
+	gone := r.autoCreated && !r.keptLocked()
 	r.mu.Unlock()
+	if gone {
+		h.removeIfEmpty(r) // carried here, and its last member elsewhere left
+	}
 }
 
 // tellPresenceLocked tells the room's local session members and watchers
@@ -174,7 +178,11 @@ func (h *Hub) PurgeNode(node string) (removed int) {
 				}
 			}
 		}
+		gone := r.autoCreated && !r.closed && !r.opening && !r.keptLocked()
 		r.mu.Unlock()
+		if gone {
+			h.removeIfEmpty(r)
+		}
 	}
 	return removed
 }

@@ -64,6 +64,7 @@ type Room struct {
 	pending  []pending // delivered while opening
 	epoch    string    // names the room's history, as the broker gave it
 	shared   bool      // positions are shared with other rooms: RoomHistory.SharedOrder
+	carriers int       // Carry calls not yet released (carry.go)
 
 	history    history // the latest messages, within the bounds of history.go
 	lastSeq    uint64  // of the latest message delivered

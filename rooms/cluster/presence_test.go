@@ -122,3 +122,45 @@ func watchEvents(w *rooms.Watcher) <-chan rooms.Event {
 	}()
 	return ch
 }
+
+// A node with no member in a room carries it for a watcher: the watcher
+// sees the room's messages and presence from the other node, and its
+// watch ends when the room's last member, elsewhere, leaves.
+func TestCarriedRoomIsWatchedFromAnotherNode(t *testing.T) {
+	srv := natstest.Start(t)
+	peers := &testPeers{}
+	peers.set("a", "b")
+	a, b := newTestNode(t, srv.URL(), "a", peers), newTestNode(t, srv.URL(), "b", peers)
+	onA := a.join(t, "r", rooms.JoinOptions{})
+	release, err := b.hub.Carry("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	w, err := b.hub.Watch("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	pub := publish(t, a, "r", "hello")
+	e := <-watchEvents(w)
+	if e.Kind != rooms.EventMessagePublished || string(e.Message.Payload) != "hello" || e.Message.Seq != pub.Seq {
+		t.Fatalf("watcher on b got %+v, want a's message %d", e, pub.Seq)
+	}
+	if _, err := a.hub.LeaveRoom(onA.c, "r"); err != nil {
+		t.Fatal(err)
+	}
+	left := <-watchEvents(w)
+	if left.Kind != rooms.EventClientLeft || left.Client.ClientID != onA.c.ID() {
+		t.Fatalf("watcher on b got %+v, want a's member leaving", left)
+	}
+	deleted := <-watchEvents(w)
+	if deleted.Kind != rooms.EventRoomDeleted {
+		t.Fatalf("watcher on b got %+v, want the room gone with its last member", deleted)
+	}
+	select {
+	case <-w.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not end")
+	}
+}
