@@ -615,3 +615,19 @@ func (b *Broker) Close() {
 	}
 	<-b.announcing.done
 }
+
+// MarkDeleted records in the stream that a room was deleted and drops its
+// history: a resumer from before the mark hears of a gap, never the
+// messages of a room made again with the same id as if they followed.
+func (b *Broker) MarkDeleted(ctx context.Context, roomID string) error {
+	subject := inPrefix + roomToken(roomID)
+	msg := nats.NewMsg(subject)
+	msg.Header.Set(headerKind, kindDeleted)
+	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("%w: marking room %q deleted: %v", rooms.ErrUnavailable, roomID, err)
+	}
+	if err := b.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeKeep(1)); err != nil {
+		return fmt.Errorf("%w: dropping room %q's history: %v", rooms.ErrUnavailable, roomID, err)
+	}
+	return nil
+}

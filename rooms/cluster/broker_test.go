@@ -274,3 +274,27 @@ func errorsIsUnavailable(err error) bool { return errors.Is(err, rooms.ErrUnavai
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// A room deleted and made again: a resume from before the deletion is a
+// gap on a node that loads the room afresh, not the new room's messages.
+func TestDeletionMarkEndsTheHistory(t *testing.T) {
+	srv := natstest.Start(t)
+	a := newTestNode(t, srv.URL(), "a")
+	a.join(t, "r", rooms.JoinOptions{})
+	before := publish(t, a, "r", "old")
+	if _, err := a.hub.DeleteRoom("r"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	if err := a.broker.MarkDeleted(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestNode(t, srv.URL(), "b")
+	b.join(t, "r", rooms.JoinOptions{})
+	publish(t, b, "r", "new")
+	c, _ := b.hub.Connect(rooms.ClientInfo{}, &quietTransport{}, true)
+	if _, err := b.hub.JoinRoom(c, "r", rooms.JoinOptions{Resume: true, Since: before.Seq - 1, Epoch: before.Epoch}); !errors.Is(err, rooms.ErrGap) {
+		t.Errorf("resume from before the deletion: %v, want ErrGap", err)
+	}
+}
