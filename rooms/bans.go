@@ -117,10 +117,24 @@ func (h *Hub) putBan(b Ban) {
 
 // newBan checks a ban's duration and makes it, starting now.
 func (h *Hub) newBan(userID, roomID, reason string, d time.Duration) (Ban, error) {
+	return NewBan(userID, roomID, reason, d, h.bans.clock())
+}
+
+// NewBan checks a ban and makes it, starting at now: a user id, a room id
+// that is valid or empty (every room), and a duration of at most
+// MaxBanDuration.
+func NewBan(userID, roomID, reason string, d time.Duration, now time.Time) (Ban, error) {
+	if userID == "" {
+		return Ban{}, errorf(ErrInvalidArgument, "user_id is empty")
+	}
+	if roomID != "" {
+		if err := ValidateRoomID(roomID); err != nil {
+			return Ban{}, err
+		}
+	}
 	if d <= 0 || d > MaxBanDuration {
 		return Ban{}, errorf(ErrInvalidArgument, "a ban lasts from 1 second to %v, got %v", MaxBanDuration, d)
 	}
-	now := h.bans.clock()
 	return Ban{UserID: userID, RoomID: roomID, Reason: reason, CreatedAt: now, ExpiresAt: now.Add(d)}, nil
 }
 

@@ -213,3 +213,23 @@ func (h *Hub) LocalClients(roomID, after string, limit int) (page []ClientInfo, 
 	}
 	return page, false, nil
 }
+
+// ClientRooms describes one client of this node and lists the rooms it is
+// a member of, for a command about it that came from another node (a ban
+// of the client is a ban from each of its rooms).
+func (h *Hub) ClientRooms(clientID string) (ClientInfo, []string, error) {
+	c, err := h.client(clientID)
+	if err != nil {
+		return ClientInfo{}, nil, err
+	}
+	var ids []string
+	for _, m := range c.memberships() {
+		ids = append(ids, m.room.id)
+	}
+	if c.gone.Load() || len(ids) == 0 {
+		return ClientInfo{}, nil, errorf(ErrClientNotFound, "client %q not found (it already left)", clientID)
+	}
+	info := c.info
+	info.RoomID = ids[0]
+	return info, ids, nil
+}

@@ -188,6 +188,14 @@ var handlers = map[string]func(h *rooms.Hub, req []byte) (any, error){
 		}
 		return clientsPage{Found: err == nil, Clients: page, More: more}, err
 	},
+	opClientRooms: func(h *rooms.Hub, req []byte) (any, error) {
+		var r clientReq
+		if err := json.Unmarshal(req, &r); err != nil {
+			return nil, err
+		}
+		info, ids, err := h.ClientRooms(r.Client)
+		return clientRoomsReply{Info: info, Rooms: ids}, err
+	},
 	opSend: func(h *rooms.Hub, req []byte) (any, error) {
 		var r sendReq
 		if err := json.Unmarshal(req, &r); err != nil {
@@ -198,12 +206,14 @@ var handlers = map[string]func(h *rooms.Hub, req []byte) (any, error){
 }
 
 const (
-	opGetRoom    = "room-get"
-	opListRooms  = "room-list"
-	opDeleteRoom = "room-delete"
-	opKickClient = "client-kick"
-	opKickUser   = "user-kick"
-	opSend       = "client-send"
+	opGetRoom     = "room-get"
+	opListRooms   = "room-list"
+	opDeleteRoom  = "room-delete"
+	opKickClient  = "client-kick"
+	opKickUser    = "user-kick"
+	opSend        = "client-send"
+	opClientRooms = "client-rooms"
+	opApplyBan    = "ban-apply"
 	// opLocalMembers lists a room's members on the node asked only.
 	opLocalMembers = "room-local-members"
 )
@@ -248,6 +258,11 @@ type userReq struct {
 	User   string `json:"user"`
 	Room   string `json:"room,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+type clientRoomsReply struct {
+	Info  rooms.ClientInfo `json:"info"`
+	Rooms []string         `json:"rooms"`
 }
 
 type sendReq struct {
