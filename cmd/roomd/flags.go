@@ -58,6 +58,8 @@ type config struct {
 	historyBytesPerRoom int64
 	historyBytes        int64
 	maxRoomsPerConn     int
+
+	cluster clusterConfig // cluster.go
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -114,6 +116,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.IntVar(&cfg.adminMaxCalls, "admin-max-calls", admin.DefaultMaxConcurrentCalls, "admin calls in progress at once, gRPC and REST each (RESOURCE_EXHAUSTED, HTTP 429 beyond); streams (WatchRoom) do not count")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with -tls-key every listener serves TLS (wss://, https://, gRPC over TLS)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
+	cfg.cluster.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: roomd [flags]\n\nEvery flag can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
 		fs.PrintDefaults()
@@ -178,7 +181,7 @@ func (cfg config) validate() error {
 	if err := cfg.validateAdminSecurity(); err != nil {
 		return err
 	}
-	return nil
+	return cfg.cluster.validate()
 }
 
 // tokenVerifier loads the client token keys; nil means development mode.

@@ -15,6 +15,7 @@ import (
 
 	"roomd/rooms"
 	"roomd/rooms/admin"
+	"roomd/rooms/cluster"
 	"roomd/wsedge"
 )
 
@@ -61,7 +62,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	if adminToken == "" && (!isLoopbackAddr(cfg.adminGRPC) || !isLoopbackAddr(cfg.adminHTTP)) {
 		log.Warn("-admin-insecure: the admin API listens beyond loopback without a token; anyone who reaches it controls every room")
 	}
-	hub := rooms.NewHub(rooms.Config{
+	nodeName := cfg.cluster.node()
+	var node *cluster.Node // with -nats-url: this node's part of the cluster
+	if cfg.cluster.natsURL != "" {
+		if node, err = cfg.connectCluster(ctx, nodeName, log); err != nil {
+			return err
+		}
+		defer node.Close()
+	}
+	hubCfg := rooms.Config{
+		NodeName:            nodeName,
 		MaxQueueBytes:       cfg.maxQueueBytes,
 		MaxRooms:            cfg.maxRooms,
 		MaxClientsPerRoom:   cfg.maxClientsPerRoom,
@@ -69,7 +79,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxRoomHistoryBytes: cfg.historyBytesPerRoom,
 		MaxHistoryBytes:     cfg.historyBytes,
 		MaxWatchers:         cfg.maxWatchers,
-	})
+	}
+	if node != nil {
+		hubCfg.NewBroker = node.NewBroker
+	}
+	hub := rooms.NewHub(hubCfg)
 	maxConns := cfg.connectionLimit()
 	edge := wsedge.New(wsedge.Config{
 		Hub:             hub,
