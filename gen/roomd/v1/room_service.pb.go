@@ -498,10 +498,16 @@ func (x *GetRoomRequest) GetRoomId() string {
 }
 
 type GetRoomResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,2,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,3,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetRoomResponse) Reset() {
@@ -537,6 +543,20 @@ func (*GetRoomResponse) Descriptor() ([]byte, []int) {
 func (x *GetRoomResponse) GetRoom() *Room {
 	if x != nil {
 		return x.Room
+	}
+	return nil
+}
+
+func (x *GetRoomResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *GetRoomResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
 	}
 	return nil
 }
@@ -601,8 +621,14 @@ type ListRoomsResponse struct {
 	Rooms []*Room                `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
 	// Pass as page_token to get the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ListRoomsResponse) Reset() {
@@ -647,6 +673,20 @@ func (x *ListRoomsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListRoomsResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *ListRoomsResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
 }
 
 type DeleteRoomRequest struct {
@@ -700,9 +740,15 @@ type DeleteRoomResponse struct {
 	// Every member the room had, all removed from it: the disconnected ones
 	// and those that stayed connected (client protocol members, and any
 	// whose connection was already ending on its own).
-	RemovedCount  uint32 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RemovedCount uint32 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeleteRoomResponse) Reset() {
@@ -747,6 +793,20 @@ func (x *DeleteRoomResponse) GetRemovedCount() uint32 {
 		return x.RemovedCount
 	}
 	return 0
+}
+
+func (x *DeleteRoomResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *DeleteRoomResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
 }
 
 type ListClientsRequest struct {
@@ -814,8 +874,14 @@ type ListClientsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Clients       []*Client              `protobuf:"bytes,1,rep,name=clients,proto3" json:"clients,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ListClientsResponse) Reset() {
@@ -860,6 +926,20 @@ func (x *ListClientsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListClientsResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *ListClientsResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
 }
 
 type KickClientRequest struct {
@@ -1058,9 +1138,15 @@ type KickUserResponse struct {
 	// connected).
 	KickedCount uint32 `protobuf:"varint,1,opt,name=kicked_count,json=kickedCount,proto3" json:"kicked_count,omitempty"`
 	// The ban, when ban_seconds was given.
-	Ban           *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ban *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *KickUserResponse) Reset() {
@@ -1103,6 +1189,20 @@ func (x *KickUserResponse) GetKickedCount() uint32 {
 func (x *KickUserResponse) GetBan() *Ban {
 	if x != nil {
 		return x.Ban
+	}
+	return nil
+}
+
+func (x *KickUserResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *KickUserResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
 	}
 	return nil
 }
@@ -2119,29 +2219,37 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x12CreateRoomResponse\x12\"\n" +
 	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\")\n" +
 	"\x0eGetRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"5\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"|\n" +
 	"\x0fGetRoomResponse\x12\"\n" +
-	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\"N\n" +
+	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\x12\x18\n" +
+	"\apartial\x18\x02 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x03 \x03(\tR\x10unreachableNodes\"N\n" +
 	"\x10ListRoomsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"a\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xa8\x01\n" +
 	"\x11ListRoomsResponse\x12$\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x0e.roomd.v1.RoomR\x05rooms\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\",\n" +
 	"\x11DeleteRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"h\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xaf\x01\n" +
 	"\x12DeleteRoomResponse\x12-\n" +
 	"\x12disconnected_count\x18\x01 \x01(\rR\x11disconnectedCount\x12#\n" +
-	"\rremoved_count\x18\x02 \x01(\rR\fremovedCount\"i\n" +
+	"\rremoved_count\x18\x02 \x01(\rR\fremovedCount\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\"i\n" +
 	"\x12ListClientsRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb0\x01\n" +
 	"\x13ListClientsResponse\x12*\n" +
 	"\aclients\x18\x01 \x03(\v2\x10.roomd.v1.ClientR\aclients\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"i\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\"i\n" +
 	"\x11KickClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
@@ -2155,10 +2263,12 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vban_seconds\x18\x04 \x01(\rR\n" +
-	"banSeconds\"V\n" +
+	"banSeconds\"\x9d\x01\n" +
 	"\x10KickUserResponse\x12!\n" +
 	"\fkicked_count\x18\x01 \x01(\rR\vkickedCount\x12\x1f\n" +
-	"\x03ban\x18\x02 \x01(\v2\r.roomd.v1.BanR\x03ban\"\xc9\x01\n" +
+	"\x03ban\x18\x02 \x01(\v2\r.roomd.v1.BanR\x03ban\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\"\xc9\x01\n" +
 	"\x03Ban\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x16\n" +

@@ -1,0 +1,85 @@
+package main
+
+// What the admin API says of the nodes behind an answer, on the one node
+// roomd is today: every answer is whole.
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	roomdv1 "roomd/gen/roomd/v1"
+)
+
+// partialAnswer is a response that can leave out nodes.
+type partialAnswer interface {
+	GetPartial() bool
+	GetUnreachableNodes() []string
+}
+
+// checkWhole requires a gRPC answer to cover every node.
+func checkWhole(t *testing.T, what string, resp partialAnswer) {
+	t.Helper()
+	if resp.GetPartial() || len(resp.GetUnreachableNodes()) != 0 {
+		t.Errorf("%s: partial %v, unreachable nodes %q; want a whole answer", what, resp.GetPartial(), resp.GetUnreachableNodes())
+	}
+}
+
+// checkWholeREST requires a REST answer to say partial false and name no
+// unreachable nodes.
+func checkWholeREST(t *testing.T, s *testServer, method, path, body string) {
+	t.Helper()
+	var got struct {
+		Partial          *bool     `json:"partial"`
+		UnreachableNodes *[]string `json:"unreachableNodes"`
+	}
+	if code := s.rest(t, method, path, body, &got); code != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d", method, path, code)
+	}
+	if got.Partial == nil || *got.Partial || got.UnreachableNodes == nil || len(*got.UnreachableNodes) != 0 {
+		raw, _ := json.Marshal(got)
+		t.Errorf("%s %s: %s, want partial false and unreachableNodes []", method, path, raw)
+	}
+}
+
+func TestAdminAnswersOfOneNodeAreWhole(t *testing.T) {
+	s := startServer(t)
+	ctx := adminContext(t)
+	mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "lobby"})
+	s.dial(t, "lobby", "user=ann")
+	s.dial(t, "lobby", "user=bob")
+
+	get, err := s.admin.GetRoom(ctx, &roomdv1.GetRoomRequest{RoomId: "lobby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, "GetRoom", get)
+	list, err := s.admin.ListRooms(ctx, &roomdv1.ListRoomsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, "ListRooms", list)
+	clients, err := s.admin.ListClients(ctx, &roomdv1.ListClientsRequest{RoomId: "lobby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, "ListClients", clients)
+	kick, err := s.admin.KickUser(ctx, &roomdv1.KickUserRequest{UserId: "ann", Reason: "bye"})
+	if err != nil || kick.GetKickedCount() != 1 {
+		t.Fatalf("KickUser: %v, %v", kick, err)
+	}
+	checkWhole(t, "KickUser", kick)
+
+	checkWholeREST(t, s, "GET", "/v1/rooms/lobby", "")
+	checkWholeREST(t, s, "GET", "/v1/rooms", "")
+	checkWholeREST(t, s, "GET", "/v1/rooms/lobby/clients", "")
+	checkWholeREST(t, s, "POST", "/v1/users/bob:kick", `{"banSeconds":60}`)
+	checkWholeREST(t, s, "DELETE", "/v1/rooms/lobby", "")
+
+	mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "gone"})
+	del, err := s.admin.DeleteRoom(ctx, &roomdv1.DeleteRoomRequest{RoomId: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, "DeleteRoom", del)
+}
