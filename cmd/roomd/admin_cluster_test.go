@@ -83,3 +83,38 @@ func TestAdminAnswersOfOneNodeAreWhole(t *testing.T) {
 	}
 	checkWhole(t, "DeleteRoom", del)
 }
+
+// Every client the admin API shows names its node: "local", as roomd runs
+// without a node name.
+func TestAdminClientsNameTheirNode(t *testing.T) {
+	s := startServer(t)
+	ctx := adminContext(t)
+	mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "lobby"})
+	stream := watchRoom(t, s, "lobby")
+	s.dial(t, "lobby", "user=ann")
+	joined := recvEvent(t, stream).GetClientJoined().GetClient()
+
+	for _, c := range mustListClients(t, s, "lobby") {
+		if c.GetNode() != "local" {
+			t.Errorf("ListClients: client %q on node %q, want local", c.GetClientId(), c.GetNode())
+		}
+	}
+	var listed roomdv1.ListClientsResponse
+	restOK(t, s, "GET", "/v1/rooms/lobby/clients", "", &listed)
+	if c := listed.GetClients(); len(c) != 1 || c[0].GetNode() != "local" {
+		t.Errorf("GET clients: %v, want one client on node local", c)
+	}
+	if joined.GetNode() != "local" {
+		t.Errorf("ClientJoined: client on node %q, want local", joined.GetNode())
+	}
+	kicked, err := s.admin.KickClient(ctx, &roomdv1.KickClientRequest{ClientId: joined.GetClientId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kicked.GetClient().GetNode() != "local" {
+		t.Errorf("KickClient: client on node %q, want local", kicked.GetClient().GetNode())
+	}
+	if left := recvLeft(t, stream); left.GetClient().GetNode() != "local" {
+		t.Errorf("ClientLeft: client on node %q, want local", left.GetClient().GetNode())
+	}
+}

@@ -74,12 +74,14 @@ func roomProto(r rooms.RoomInfo) *roomdv1.Room {
 }
 
 func clientProto(c rooms.ClientInfo) *roomdv1.Client {
+	node, _ := rooms.NodeOfClientID(c.ClientID) // every id a Hub makes names one
 	return &roomdv1.Client{
 		ClientId:    c.ClientID,
 		UserId:      c.UserID,
 		RoomId:      c.RoomID,
 		RemoteAddr:  c.RemoteAddr,
 		ConnectTime: timestamppb.New(c.ConnectedAt),
+		Node:        node,
 	}
 }
 

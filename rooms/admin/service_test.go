@@ -338,3 +338,17 @@ func TestRoomsGetsTheCallsContext(t *testing.T) {
 		t.Errorf("GetRoom's context has deadline %v (%v), want about %v", got, ok, deadline)
 	}
 }
+
+// A client's node is the one its id names; an id of no node's form names
+// none.
+func TestClientNodeIsTheOneItsIDNames(t *testing.T) {
+	for id, node := range map[string]string{
+		"n1_0123456789abcdef":    "n1",
+		"local_0123456789abcdef": "local",
+		"0123456789abcdef":       "",
+	} {
+		if got := clientProto(rooms.ClientInfo{ClientID: id}).GetNode(); got != node {
+			t.Errorf("client %q: node %q, want %q", id, got, node)
+		}
+	}
+}

@@ -247,8 +247,11 @@ type Client struct {
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	RoomId string `protobuf:"bytes,3,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	// The peer's address as seen by the server (host:port).
-	RemoteAddr    string                 `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	ConnectTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
+	RemoteAddr  string                 `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	ConnectTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
+	// The node that holds the connection, named in its client_id ("local"
+	// on a server not given a node name); see ListNodes.
+	Node          string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +319,13 @@ func (x *Client) GetConnectTime() *timestamppb.Timestamp {
 		return x.ConnectTime
 	}
 	return nil
+}
+
+func (x *Client) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 type CreateRoomRequest struct {
@@ -2194,14 +2204,15 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\bpresence\x18\v \x01(\bR\bpresence\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcb\x01\n" +
 	"\x06Client\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x03 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vremote_addr\x18\x04 \x01(\tR\n" +
 	"remoteAddr\x12=\n" +
-	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\"\xda\x02\n" +
+	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x12\x12\n" +
+	"\x04node\x18\x06 \x01(\tR\x04node\"\xda\x02\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vmax_clients\x18\x02 \x01(\rR\n" +
