@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -116,5 +117,50 @@ func TestAdminClientsNameTheirNode(t *testing.T) {
 	}
 	if left := recvLeft(t, stream); left.GetClient().GetNode() != "local" {
 		t.Errorf("ClientLeft: client on node %q, want local", left.GetClient().GetNode())
+	}
+}
+
+// Publish answers the position each message got, the room's last_seq and
+// epoch agree with it, and WatchRoom shows the same seq for each message.
+func TestAdminPublishAnswersItsPosition(t *testing.T) {
+	s := startServer(t)
+	ctx := adminContext(t)
+	room := mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "lobby"})
+	if room.GetEpoch() == "" {
+		t.Fatal("a new room has no epoch")
+	}
+	stream := watchRoom(t, s, "lobby")
+	s.dial(t, "lobby", "user=ann")
+	recvJoined(t, stream)
+
+	var seqs []uint64
+	for i := range 3 {
+		resp, err := s.admin.Publish(ctx, &roomdv1.PublishRequest{RoomId: "lobby", Payload: &roomdv1.PublishRequest_Text{Text: fmt.Sprint(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetEpoch() != room.GetEpoch() || resp.GetRecipientCount() != 1 {
+			t.Errorf("Publish: %v, want epoch %q and 1 recipient", resp, room.GetEpoch())
+		}
+		seqs = append(seqs, resp.GetSeq())
+		var rest roomdv1.PublishResponse
+		restOK(t, s, "POST", "/v1/rooms/lobby/messages", fmt.Sprintf(`{"text":"rest %d"}`, i), &rest)
+		if rest.GetEpoch() != room.GetEpoch() || rest.GetRecipientCount() != 1 {
+			t.Errorf("POST messages: %v, want epoch %q and 1 recipient", &rest, room.GetEpoch())
+		}
+		seqs = append(seqs, rest.GetSeq())
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Fatalf("positions %v do not grow", seqs)
+		}
+	}
+	if last := mustGetRoom(t, s, "lobby").GetLastSeq(); last != seqs[len(seqs)-1] {
+		t.Errorf("room's last_seq %d, want the last publish's %d", last, seqs[len(seqs)-1])
+	}
+	for _, want := range seqs {
+		if got := recvEvent(t, stream).GetMessagePublished().GetSeq(); got != want {
+			t.Fatalf("MessagePublished seq %d, want %d", got, want)
+		}
 	}
 }

@@ -274,7 +274,8 @@ func (s *Service) Publish(ctx context.Context, req *roomdv1.PublishRequest) (*ro
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.PublishResponse{RecipientCount: uint32(max(pub.Recipients, 0))}, nil
+	// Recipients is -1 when delivery is asynchronous (a cluster's broker).
+	return &roomdv1.PublishResponse{RecipientCount: uint32(max(pub.Recipients, 0)), Seq: pub.Seq, Epoch: pub.Epoch}, nil
 }
 
 func (s *Service) SendToClient(ctx context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {
@@ -357,7 +358,7 @@ func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
 			Client: clientProto(e.Client), CloseCode: uint32(e.CloseCode), Reason: e.Reason, Cause: causeProto(e.Cause),
 		}}
 	case rooms.EventMessagePublished:
-		mp := &roomdv1.MessagePublished{FromClientId: e.Message.FromClientID, RecipientCount: uint32(e.Recipients)}
+		mp := &roomdv1.MessagePublished{FromClientId: e.Message.FromClientID, RecipientCount: uint32(e.Recipients), Seq: e.Message.Seq}
 		if e.Message.Kind == rooms.Text {
 			mp.Payload = &roomdv1.MessagePublished_Text{Text: string(e.Message.Payload)}
 		} else {

@@ -28,6 +28,7 @@ type fakeRooms struct {
 	Rooms
 	err   error    // what every call below returns
 	cov   Coverage // what the calls that answer for every node return
+	pub   rooms.Published
 	watch Watch
 
 	banned  string          // BanClient's client id
@@ -67,7 +68,7 @@ func (f *fakeRooms) BanClient(_ context.Context, clientID, _ string, d time.Dura
 }
 
 func (f *fakeRooms) Publish(context.Context, *rooms.Message) (rooms.Published, error) {
-	return rooms.Published{}, f.err
+	return f.pub, f.err
 }
 
 func (f *fakeRooms) SendToClient(context.Context, string, *rooms.Message) error { return f.err }
@@ -350,5 +351,18 @@ func TestClientNodeIsTheOneItsIDNames(t *testing.T) {
 		if got := clientProto(rooms.ClientInfo{ClientID: id}).GetNode(); got != node {
 			t.Errorf("client %q: node %q, want %q", id, got, node)
 		}
+	}
+}
+
+// Publish answers the position the message got; a broker that delivers
+// asynchronously knows of no recipients, which is 0.
+func TestPublishAnswersThePosition(t *testing.T) {
+	f := &fakeRooms{pub: rooms.Published{Position: rooms.Position{Seq: 7, Epoch: "ep"}, Recipients: -1}}
+	resp, err := NewService(f).Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetSeq() != 7 || resp.GetEpoch() != "ep" || resp.GetRecipientCount() != 0 {
+		t.Errorf("Publish = %v, want seq 7, epoch ep and recipient_count 0", resp)
 	}
 }

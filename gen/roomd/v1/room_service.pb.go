@@ -1593,10 +1593,16 @@ func (*PublishRequest_Binary) isPublishRequest_Payload() {}
 
 type PublishResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Members the message was handed to.
+	// Members on the node that took the call that it was handed to before
+	// answering; 0 in cluster mode, where delivery is asynchronous.
 	RecipientCount uint32 `protobuf:"varint,1,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The position the message got: its sequence in the room (what
+	// Room.last_seq and MessagePublished.seq count), in the room's history
+	// named by epoch (Room.epoch).
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Epoch         string `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishResponse) Reset() {
@@ -1634,6 +1640,20 @@ func (x *PublishResponse) GetRecipientCount() uint32 {
 		return x.RecipientCount
 	}
 	return 0
+}
+
+func (x *PublishResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PublishResponse) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 type SendToClientRequest struct {
@@ -2057,8 +2077,11 @@ type MessagePublished struct {
 	//	*MessagePublished_Binary
 	Payload        isMessagePublished_Payload `protobuf_oneof:"payload"`
 	RecipientCount uint32                     `protobuf:"varint,4,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The message's sequence in the room (as PublishResponse.seq): it only
+	// grows, and may skip.
+	Seq           uint64 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MessagePublished) Reset() {
@@ -2126,6 +2149,13 @@ func (x *MessagePublished) GetBinary() []byte {
 func (x *MessagePublished) GetRecipientCount() uint32 {
 	if x != nil {
 		return x.RecipientCount
+	}
+	return 0
+}
+
+func (x *MessagePublished) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
 	}
 	return 0
 }
@@ -2304,9 +2334,11 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binary\x12,\n" +
 	"\x12exclude_client_ids\x18\x04 \x03(\tR\x10excludeClientIdsB\t\n" +
-	"\apayload\":\n" +
+	"\apayload\"b\n" +
 	"\x0fPublishResponse\x12'\n" +
-	"\x0frecipient_count\x18\x01 \x01(\rR\x0erecipientCount\"m\n" +
+	"\x0frecipient_count\x18\x01 \x01(\rR\x0erecipientCount\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"m\n" +
 	"\x13SendToClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
@@ -2331,12 +2363,13 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\n" +
 	"close_code\x18\x02 \x01(\rR\tcloseCode\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x05cause\x18\x04 \x01(\x0e2\x14.roomd.v1.LeaveCauseR\x05cause\"\x9c\x01\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x14.roomd.v1.LeaveCauseR\x05cause\"\xae\x01\n" +
 	"\x10MessagePublished\x12$\n" +
 	"\x0efrom_client_id\x18\x01 \x01(\tR\ffromClientId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binary\x12'\n" +
-	"\x0frecipient_count\x18\x04 \x01(\rR\x0erecipientCountB\t\n" +
+	"\x0frecipient_count\x18\x04 \x01(\rR\x0erecipientCount\x12\x10\n" +
+	"\x03seq\x18\x05 \x01(\x04R\x03seqB\t\n" +
 	"\apayload\"\r\n" +
 	"\vRoomDeleted*\xca\x01\n" +
 	"\n" +
