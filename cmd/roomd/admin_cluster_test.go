@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
 
 	roomdv1 "roomd/gen/roomd/v1"
 )
@@ -163,4 +166,125 @@ func TestAdminPublishAnswersItsPosition(t *testing.T) {
 			t.Fatalf("MessagePublished seq %d, want %d", got, want)
 		}
 	}
+}
+
+// publishTexts publishes each text to room through the admin API and
+// returns the positions they got.
+func publishTexts(t *testing.T, s *testServer, room string, texts ...string) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for _, text := range texts {
+		resp, err := s.admin.Publish(adminContext(t), &roomdv1.PublishRequest{RoomId: room, Payload: &roomdv1.PublishRequest_Text{Text: text}})
+		if err != nil {
+			t.Fatalf("Publish %q: %v", text, err)
+		}
+		seqs = append(seqs, resp.GetSeq())
+	}
+	return seqs
+}
+
+// checkPublished requires ev to be the message text of seq, published
+// before the time given (when not zero).
+func checkPublished(t *testing.T, ev *roomdv1.WatchRoomResponse, seq uint64, text string, before time.Time) {
+	t.Helper()
+	mp := ev.GetMessagePublished()
+	if mp == nil || mp.GetSeq() != seq || mp.GetText() != text {
+		t.Fatalf("got %v, want MessagePublished %q of seq %d", ev, text, seq)
+	}
+	if !before.IsZero() && !ev.GetTime().AsTime().Before(before) {
+		t.Errorf("replayed message %d has time %v, not the time it was published (before %v)", seq, ev.GetTime().AsTime(), before)
+	}
+}
+
+// A watch from since_seq gets the messages after it from the history, with
+// the times they were published, then the live ones: exactly the seqs
+// after since_seq, each once, and then whatever happens next.
+func TestAdminWatchRoomSinceSeq(t *testing.T) {
+	s := startServer(t)
+	room := mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "lobby"})
+	seqs := publishTexts(t, s, "lobby", "m0", "m1", "m2", "m3", "m4")
+	watchedAt := time.Now()
+
+	t.Run("gRPC", func(t *testing.T) {
+		since := seqs[1]
+		stream, err := s.admin.WatchRoom(adminContext(t), &roomdv1.WatchRoomRequest{RoomId: "lobby", SinceSeq: &since, Epoch: room.GetEpoch()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 2; i < 5; i++ {
+			checkPublished(t, recvEvent(t, stream), seqs[i], fmt.Sprintf("m%d", i), watchedAt)
+		}
+		live := publishTexts(t, s, "lobby", "live0", "live1")
+		checkPublished(t, recvEvent(t, stream), live[0], "live0", time.Time{})
+		checkPublished(t, recvEvent(t, stream), live[1], "live1", time.Time{})
+		s.dial(t, "lobby", "user=ann") // what comes next is the join: nothing was doubled
+		if ev := recvEvent(t, stream); ev.GetClientJoined() == nil {
+			t.Fatalf("got %v, want ClientJoined", ev)
+		}
+		seqs = append(seqs, live...)
+	})
+
+	t.Run("REST", func(t *testing.T) {
+		// From the last message but one; no epoch is the room's current one.
+		since := seqs[len(seqs)-2]
+		var w *restWatch
+		select {
+		case w = <-startRESTWatchOf(t, s, fmt.Sprintf("/v1/rooms/lobby/events?sinceSeq=%d", since)):
+		case <-time.After(5 * time.Second):
+			t.Fatal("no response headers within 5s")
+		}
+		if w == nil || w.resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET events?sinceSeq: %v", w)
+		}
+		checkPublished(t, w.next(t), seqs[len(seqs)-1], "live1", time.Now())
+		live := publishTexts(t, s, "lobby", "live2")
+		checkPublished(t, w.next(t), live[0], "live2", time.Time{})
+		s.dial(t, "lobby", "user=bob")
+		if ev := w.next(t); ev.GetClientJoined().GetClient().GetUserId() != "bob" {
+			t.Fatalf("got %v, want bob's ClientJoined", ev)
+		}
+	})
+}
+
+// A position the history no longer reaches, or one the room has not
+// reached, or of another epoch, is OUT_OF_RANGE (HTTP 400), never a watch
+// that silently skips.
+func TestAdminWatchRoomSinceSeqOutOfRange(t *testing.T) {
+	s := startServer(t)
+	history := uint32(2)
+	room := mustCreateRoom(t, s, &roomdv1.CreateRoomRequest{RoomId: "short", HistorySize: &history})
+	seqs := publishTexts(t, s, "short", "a", "b", "c", "d", "e")
+	last := seqs[len(seqs)-1]
+
+	for _, tc := range []struct {
+		name  string
+		since uint64
+		epoch string
+		want  string
+	}{
+		{"trimmed", seqs[1], "", "keeps history back to message"},
+		{"past the latest", last + 1, "", "has no message"},
+		{"another epoch", last, "not-" + room.GetEpoch(), "restarted its history"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			since := tc.since
+			stream, err := s.admin.WatchRoom(adminContext(t), &roomdv1.WatchRoomRequest{RoomId: "short", SinceSeq: &since, Epoch: tc.epoch})
+			if err == nil {
+				_, err = stream.Recv()
+			}
+			checkGRPCError(t, "WatchRoom", err, codes.OutOfRange, tc.want)
+			path := fmt.Sprintf("/v1/rooms/short/events?since_seq=%d&epoch=%s", tc.since, tc.epoch)
+			checkRESTError(t, s, "GET", path, "", http.StatusBadRequest, codes.OutOfRange, tc.want)
+		})
+	}
+
+	// The oldest position kept still works; an epoch alone is a mistake.
+	since := seqs[2]
+	stream, err := s.admin.WatchRoom(adminContext(t), &roomdv1.WatchRoomRequest{RoomId: "short", SinceSeq: &since})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPublished(t, recvEvent(t, stream), seqs[3], "d", time.Now())
+	checkPublished(t, recvEvent(t, stream), seqs[4], "e", time.Now())
+	checkRESTError(t, s, "GET", "/v1/rooms/short/events?epoch="+room.GetEpoch(), "", http.StatusBadRequest, codes.InvalidArgument, "since_seq")
 }

@@ -83,8 +83,12 @@ type Rooms interface {
 	SendToClient(ctx context.Context, clientID string, m *rooms.Message) error
 
 	// Watch streams a room's events from now on, or is ErrRoomNotFound, or
-	// ErrLimit when too many watches are open.
-	Watch(ctx context.Context, roomID string) (Watch, error)
+	// ErrLimit when too many watches are open. With since, it first
+	// streams the room's messages after since.Seq in the history named by
+	// since.Epoch ("" is the room's current one), each with the time it was
+	// published, and then the live events, missing and doubling none in
+	// between; a position the history cannot answer for is rooms.ErrGap.
+	Watch(ctx context.Context, roomID string, since *rooms.Position) (Watch, error)
 }
 
 // Coverage says which nodes a cluster-wide answer covers.
@@ -187,8 +191,14 @@ func (h hubRooms) SendToClient(_ context.Context, clientID string, m *rooms.Mess
 	return h.hub.SendToClient(clientID, m)
 }
 
-func (h hubRooms) Watch(_ context.Context, roomID string) (Watch, error) {
-	w, err := h.hub.Watch(roomID)
+func (h hubRooms) Watch(_ context.Context, roomID string, since *rooms.Position) (Watch, error) {
+	var w *rooms.Watcher
+	var err error
+	if since != nil {
+		w, err = h.hub.WatchSince(roomID, *since)
+	} else {
+		w, err = h.hub.Watch(roomID)
+	}
 	if err != nil {
 		return nil, err // not a nil *Watcher in a non-nil Watch
 	}

@@ -299,13 +299,24 @@ func (s *Service) SendToClient(ctx context.Context, req *roomdv1.SendToClientReq
 // whose server is stopping) waits for its reader to take the last events.
 const watchDrainTimeout = 10 * time.Second
 
-// WatchRoom streams a room's events. They are sent from a goroutine of
-// their own: a reader that stops reading blocks that goroutine (gRPC flow
-// control), and the call still ends as soon as its watch falls more than
-// rooms.WatcherBytes behind, with RESOURCE_EXHAUSTED, instead of holding
-// its events until the reader wakes up.
+// WatchRoom streams a room's events, after those of its history it asks
+// for. They are sent from a goroutine of their own: a reader that stops
+// reading blocks that goroutine (gRPC flow control), and the call still
+// ends as soon as its watch falls more than rooms.WatcherBytes behind,
+// with RESOURCE_EXHAUSTED, instead of holding its events until the reader
+// wakes up.
 func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse]) error {
-	w, err := s.rooms.Watch(stream.Context(), req.GetRoomId())
+	if err := checkID("epoch", req.GetEpoch()); err != nil {
+		return err
+	}
+	var since *rooms.Position
+	switch {
+	case req.SinceSeq != nil:
+		since = &rooms.Position{Seq: req.GetSinceSeq(), Epoch: req.GetEpoch()}
+	case req.GetEpoch() != "":
+		return invalid("epoch is the epoch of since_seq, which is not set")
+	}
+	w, err := s.rooms.Watch(stream.Context(), req.GetRoomId(), since)
 	if err != nil {
 		return statusOf(err)
 	}

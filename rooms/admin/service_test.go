@@ -34,6 +34,7 @@ type fakeRooms struct {
 	banned  string          // BanClient's client id
 	banFor  time.Duration   // and its duration
 	watched string          // Watch's room id
+	since   *rooms.Position // and position
 	ctx     context.Context // the last call's
 }
 
@@ -73,8 +74,8 @@ func (f *fakeRooms) Publish(context.Context, *rooms.Message) (rooms.Published, e
 
 func (f *fakeRooms) SendToClient(context.Context, string, *rooms.Message) error { return f.err }
 
-func (f *fakeRooms) Watch(_ context.Context, roomID string) (Watch, error) {
-	f.watched = roomID
+func (f *fakeRooms) Watch(_ context.Context, roomID string, since *rooms.Position) (Watch, error) {
+	f.watched, f.since = roomID, since
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -364,5 +365,31 @@ func TestPublishAnswersThePosition(t *testing.T) {
 	}
 	if resp.GetSeq() != 7 || resp.GetEpoch() != "ep" || resp.GetRecipientCount() != 0 {
 		t.Errorf("Publish = %v, want seq 7, epoch ep and recipient_count 0", resp)
+	}
+}
+
+// WatchRoom hands since_seq and epoch on as a position; an epoch without
+// since_seq never reaches Rooms. A gap is OUT_OF_RANGE.
+func TestWatchRoomSinceSeq(t *testing.T) {
+	gap := fmt.Errorf("room %q keeps history back to message 9 only: %w", "r", rooms.ErrGap)
+	f := &fakeRooms{err: gap}
+	since := uint64(5)
+	err := NewService(f).WatchRoom(&roomdv1.WatchRoomRequest{RoomId: "r", SinceSeq: &since, Epoch: "ep"}, newFakeStream(t))
+	if st, _ := status.FromError(err); st.Code() != codes.OutOfRange || st.Message() != gap.Error() {
+		t.Errorf("WatchRoom from a trimmed position: %v, want OUT_OF_RANGE %q", err, gap.Error())
+	}
+	if f.since == nil || *f.since != (rooms.Position{Seq: 5, Epoch: "ep"}) {
+		t.Errorf("Watch got position %v, want seq 5 of epoch ep", f.since)
+	}
+
+	f = &fakeRooms{err: gap}
+	if err := NewService(f).WatchRoom(&roomdv1.WatchRoomRequest{RoomId: "r"}, newFakeStream(t)); f.since != nil || status.Code(err) != codes.OutOfRange {
+		t.Errorf("WatchRoom without since_seq: Watch got position %v (%v), want none", f.since, err)
+	}
+
+	f = &fakeRooms{} // Watch would return a nil Watch
+	err = NewService(f).WatchRoom(&roomdv1.WatchRoomRequest{RoomId: "r", Epoch: "ep"}, newFakeStream(t))
+	if status.Code(err) != codes.InvalidArgument || f.watched != "" {
+		t.Errorf("WatchRoom with an epoch and no since_seq: %v, reached Rooms: %v; want INVALID_ARGUMENT first", err, f.watched != "")
 	}
 }

@@ -1783,8 +1783,22 @@ func (*SendToClientResponse) Descriptor() ([]byte, []int) {
 }
 
 type WatchRoomRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// When set, the stream starts with the room's messages after the one of
+	// this sequence (MessagePublished.seq, PublishResponse.seq, Room.last_seq),
+	// as message_published events with the time each was published and
+	// recipient_count 0, then goes on live. 0 asks for every message of the
+	// epoch. OUT_OF_RANGE (HTTP 400) when the room's history no longer holds
+	// every message after it (see the server's -history-size and
+	// -history-bytes-per-room), or since_seq is past the room's latest
+	// message: nothing is skipped silently.
+	SinceSeq *uint64 `protobuf:"varint,2,opt,name=since_seq,json=sinceSeq,proto3,oneof" json:"since_seq,omitempty"`
+	// The epoch since_seq belongs to (Room.epoch, PublishResponse.epoch): when
+	// given and not the room's, the history restarted since (the room was
+	// made again, or the server restarted) and the call is OUT_OF_RANGE.
+	// Empty means the room's current epoch. Only with since_seq.
+	Epoch         string `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1822,6 +1836,20 @@ func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
 func (x *WatchRoomRequest) GetRoomId() string {
 	if x != nil {
 		return x.RoomId
+	}
+	return ""
+}
+
+func (x *WatchRoomRequest) GetSinceSeq() uint64 {
+	if x != nil && x.SinceSeq != nil {
+		return *x.SinceSeq
+	}
+	return 0
+}
+
+func (x *WatchRoomRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
 	}
 	return ""
 }
@@ -2075,10 +2103,13 @@ type MessagePublished struct {
 	//
 	//	*MessagePublished_Text
 	//	*MessagePublished_Binary
-	Payload        isMessagePublished_Payload `protobuf_oneof:"payload"`
-	RecipientCount uint32                     `protobuf:"varint,4,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
+	Payload isMessagePublished_Payload `protobuf_oneof:"payload"`
+	// Members on this node it was handed to; 0 for a message replayed from
+	// the room's history (WatchRoomRequest.since_seq).
+	RecipientCount uint32 `protobuf:"varint,4,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
 	// The message's sequence in the room (as PublishResponse.seq): it only
-	// grows, and may skip.
+	// grows, and may skip. Give it as WatchRoomRequest.since_seq to watch on
+	// from after this message.
 	Seq           uint64 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2344,9 +2375,13 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binaryB\t\n" +
 	"\apayload\"\x16\n" +
-	"\x14SendToClientResponse\"+\n" +
+	"\x14SendToClientResponse\"q\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xcb\x02\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12 \n" +
+	"\tsince_seq\x18\x02 \x01(\x04H\x00R\bsinceSeq\x88\x01\x01\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epochB\f\n" +
+	"\n" +
+	"_since_seq\"\xcb\x02\n" +
 	"\x11WatchRoomResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
 	"\rclient_joined\x18\x02 \x01(\v2\x16.roomd.v1.ClientJoinedH\x00R\fclientJoined\x127\n" +
@@ -2519,6 +2554,7 @@ func file_roomd_v1_room_service_proto_init() {
 		(*SendToClientRequest_Text)(nil),
 		(*SendToClientRequest_Binary)(nil),
 	}
+	file_roomd_v1_room_service_proto_msgTypes[25].OneofWrappers = []any{}
 	file_roomd_v1_room_service_proto_msgTypes[26].OneofWrappers = []any{
 		(*WatchRoomResponse_ClientJoined)(nil),
 		(*WatchRoomResponse_ClientLeft)(nil),

@@ -78,6 +78,9 @@ type RoomServiceClient interface {
 	Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
+	// With since_seq it first replays the room's messages after that one from
+	// the room's history, then goes on live, with nothing missed or doubled in
+	// between; OUT_OF_RANGE (HTTP 400) when the history cannot.
 	WatchRoom(ctx context.Context, in *WatchRoomRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRoomResponse], error)
 }
 
@@ -263,6 +266,9 @@ type RoomServiceServer interface {
 	Unban(context.Context, *UnbanRequest) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
+	// With since_seq it first replays the room's messages after that one from
+	// the room's history, then goes on live, with nothing missed or doubled in
+	// between; OUT_OF_RANGE (HTTP 400) when the history cannot.
 	WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[WatchRoomResponse]) error
 	mustEmbedUnimplementedRoomServiceServer()
 }
