@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms/admin"
 )
 
 // partialAnswer is a response that can leave out nodes.
@@ -287,4 +288,70 @@ func TestAdminWatchRoomSinceSeqOutOfRange(t *testing.T) {
 	checkPublished(t, recvEvent(t, stream), seqs[3], "d", time.Now())
 	checkPublished(t, recvEvent(t, stream), seqs[4], "e", time.Now())
 	checkRESTError(t, s, "GET", "/v1/rooms/short/events?epoch="+room.GetEpoch(), "", http.StatusBadRequest, codes.InvalidArgument, "since_seq")
+}
+
+// ListNodes answers with the one node roomd is: its name, the addresses its
+// listeners really have, its build and how many clients it holds.
+func TestAdminListNodes(t *testing.T) {
+	before := time.Now()
+	s := startServer(t)
+	ctx := adminContext(t)
+	s.dial(t, "a", "user=ann")
+	s.dial(t, "b", "user=bob")
+	cid := dialSession(t, s, "user=cid") // a client protocol connection in no room
+
+	check := func(t *testing.T, what string, resp *roomdv1.ListNodesResponse, clients uint32) {
+		t.Helper()
+		checkWhole(t, what, resp)
+		if len(resp.GetNodes()) != 1 {
+			t.Fatalf("%s: nodes %v, want one", what, resp.GetNodes())
+		}
+		n := resp.GetNodes()[0]
+		if n.GetName() != "local" || n.GetPublicUrl() != "http://"+s.public || n.GetAdminGrpcAddr() != s.grpcAddr || "http://"+n.GetAdminHttpAddr() != s.adminURL {
+			t.Errorf("%s: node %v, want local at http://%s, admin gRPC %s and REST %s", what, n, s.public, s.grpcAddr, s.adminURL)
+		}
+		if n.GetVersion() == "" || n.GetVersion() != admin.BuildVersion() {
+			t.Errorf("%s: version %q, want %q", what, n.GetVersion(), admin.BuildVersion())
+		}
+		if start := n.GetStartTime().AsTime(); start.Before(before) || start.After(time.Now()) {
+			t.Errorf("%s: start time %v, not while the server started (after %v)", what, start, before)
+		}
+		if beat := n.GetLastHeartbeat().AsTime(); time.Since(beat) > 5*time.Second || beat.After(time.Now()) {
+			t.Errorf("%s: last heartbeat %v, want about now", what, beat)
+		}
+		if n.GetClientCount() != clients {
+			t.Errorf("%s: client count %d, want %d", what, n.GetClientCount(), clients)
+		}
+	}
+	// The server takes a connection in before it completes the upgrade.
+	resp, err := s.admin.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "ListNodes", resp, 3)
+	var rest roomdv1.ListNodesResponse
+	restOK(t, s, "GET", "/v1/nodes", "", &rest)
+	check(t, "GET /v1/nodes", &rest, 3)
+
+	cid.ws.Close()
+	eventually(t, "the closed connection is no longer counted", func() bool {
+		resp, err := s.admin.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+		if err != nil || len(resp.GetNodes()) != 1 {
+			t.Fatalf("ListNodes: %v, %v", resp, err)
+		}
+		return resp.GetNodes()[0].GetClientCount() == 2
+	})
+}
+
+// With -node-name, ListNodes and every client the API shows name that node.
+func TestAdminNodeName(t *testing.T) {
+	s := startServer(t, "-node-name", "edge-1")
+	s.dial(t, "lobby", "user=ann")
+	nodes, err := s.admin.ListNodes(adminContext(t), &roomdv1.ListNodesRequest{})
+	if err != nil || len(nodes.GetNodes()) != 1 || nodes.GetNodes()[0].GetName() != "edge-1" {
+		t.Fatalf("ListNodes: %v, %v; want one node, edge-1", nodes, err)
+	}
+	if c := mustListClients(t, s, "lobby"); len(c) != 1 || c[0].GetNode() != "edge-1" {
+		t.Errorf("clients %v, want ann's on node edge-1", c)
+	}
 }

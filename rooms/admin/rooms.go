@@ -19,7 +19,7 @@ import (
 //     its deadline passes. An implementation that waits on other nodes
 //     bounds every wait by it; a Hub answers from memory and needs none.
 //   - A method that answers for every node (GetRoom, ListRooms, DeleteRoom,
-//     Clients, KickUser, BanUser) also returns a Coverage: the nodes
+//     Clients, KickUser, BanUser, Nodes) also returns a Coverage: the nodes
 //     that did not answer before the deadline, which the answer leaves
 //     out. Such an answer is partial, not an error; the service passes the
 //     Coverage on to the caller. With an error the Coverage is not used:
@@ -89,6 +89,30 @@ type Rooms interface {
 	// published, and then the live events, missing and doubling none in
 	// between; a position the history cannot answer for is rooms.ErrGap.
 	Watch(ctx context.Context, roomID string, since *rooms.Position) (Watch, error)
+
+	// Nodes describes the nodes serving these rooms, by name: one, for a
+	// Hub.
+	Nodes(ctx context.Context) ([]NodeInfo, Coverage, error)
+}
+
+// NodeInfo describes one roomd node.
+type NodeInfo struct {
+	// Name is the node's name, which its client ids carry.
+	Name string
+	// PublicURL is the base URL of its public listener, http:// or
+	// https:// (WebSocket clients connect with ws:// or wss:// there).
+	PublicURL string
+	// AdminGRPC and AdminHTTP are the host:port of its admin gRPC server
+	// and of its REST gateway.
+	AdminGRPC, AdminHTTP string
+	// StartedAt is when the node started serving.
+	StartedAt time.Time
+	// Clients is how many connections it holds.
+	Clients int
+	// Heartbeat is when the node last said it was alive.
+	Heartbeat time.Time
+	// Version is the build it runs (BuildVersion).
+	Version string
 }
 
 // Coverage says which nodes a cluster-wide answer covers.
@@ -123,15 +147,33 @@ type Watch interface {
 
 var _ Watch = (*rooms.Watcher)(nil)
 
-// HubRooms returns the Rooms of one node: h's. It adds nothing to h: every
-// answer covers the one node there is (the zero Coverage), and ctx is not
-// needed, as a Hub answers from memory.
-func HubRooms(h *rooms.Hub) Rooms { return hubRooms{h} }
+// LocalNode is what HubRooms tells of its node in Nodes beyond what the
+// Hub knows itself (its name and its clients): where the node listens,
+// since when, and which build it runs. See NodeInfo for the fields.
+type LocalNode struct {
+	PublicURL, AdminGRPC, AdminHTTP string
+	StartedAt                       time.Time
+	// Version "" means BuildVersion().
+	Version string
+}
+
+// HubRooms returns the Rooms of one node: h's, which self describes. It
+// adds nothing to h: every answer covers the one node there is (the zero
+// Coverage), and ctx is not needed, as a Hub answers from memory.
+func HubRooms(h *rooms.Hub, self LocalNode) Rooms {
+	if self.Version == "" {
+		self.Version = BuildVersion()
+	}
+	return hubRooms{h, self}
+}
 
 // hubRooms is *rooms.Hub as Rooms. Each method is one Hub call, so a change
 // of a Hub signature fails to compile here rather than drifting from the
 // interface.
-type hubRooms struct{ hub *rooms.Hub }
+type hubRooms struct {
+	hub  *rooms.Hub
+	self LocalNode
+}
 
 func (h hubRooms) CreateRoom(_ context.Context, roomID string, opts rooms.RoomOptions) (rooms.RoomInfo, error) {
 	return h.hub.CreateRoom(roomID, opts)
@@ -203,4 +245,18 @@ func (h hubRooms) Watch(_ context.Context, roomID string, since *rooms.Position)
 		return nil, err // not a nil *Watcher in a non-nil Watch
 	}
 	return w, nil
+}
+
+// Nodes answers with the one node, alive now.
+func (h hubRooms) Nodes(context.Context) ([]NodeInfo, Coverage, error) {
+	return []NodeInfo{{
+		Name:      h.hub.NodeName(),
+		PublicURL: h.self.PublicURL,
+		AdminGRPC: h.self.AdminGRPC,
+		AdminHTTP: h.self.AdminHTTP,
+		StartedAt: h.self.StartedAt,
+		Clients:   h.hub.ClientCount(),
+		Heartbeat: time.Now(),
+		Version:   h.self.Version,
+	}}, Coverage{}, nil
 }

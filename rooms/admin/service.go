@@ -382,6 +382,27 @@ func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
 	return resp
 }
 
+func (s *Service) ListNodes(ctx context.Context, _ *roomdv1.ListNodesRequest) (*roomdv1.ListNodesResponse, error) {
+	nodes, cov, err := s.rooms.Nodes(ctx)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	resp := &roomdv1.ListNodesResponse{Nodes: make([]*roomdv1.Node, len(nodes)), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}
+	for i, n := range nodes {
+		resp.Nodes[i] = &roomdv1.Node{
+			Name:          n.Name,
+			PublicUrl:     n.PublicURL,
+			AdminGrpcAddr: n.AdminGRPC,
+			AdminHttpAddr: n.AdminHTTP,
+			StartTime:     timestamppb.New(n.StartedAt),
+			ClientCount:   uint32(n.Clients),
+			LastHeartbeat: timestamppb.New(n.Heartbeat),
+			Version:       n.Version,
+		}
+	}
+	return resp, nil
+}
+
 func causeProto(c rooms.LeaveCause) roomdv1.LeaveCause {
 	switch c {
 	case rooms.CauseLeft:

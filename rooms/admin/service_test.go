@@ -63,6 +63,10 @@ func (f *fakeRooms) BanUser(_ context.Context, userID, roomID, _ string, _ time.
 	return rooms.Ban{UserID: userID, RoomID: roomID}, 2, f.cov, f.err
 }
 
+func (f *fakeRooms) Nodes(context.Context) ([]NodeInfo, Coverage, error) {
+	return []NodeInfo{{Name: "n1"}}, f.cov, f.err
+}
+
 func (f *fakeRooms) BanClient(_ context.Context, clientID, _ string, d time.Duration) (rooms.ClientInfo, rooms.Ban, error) {
 	f.banned, f.banFor = clientID, d
 	return rooms.ClientInfo{}, rooms.Ban{}, f.err
@@ -306,6 +310,9 @@ func TestPartialAnswersNameTheUnreachableNodes(t *testing.T) {
 			{"KickUser with a ban", func() (answer, error) {
 				return client.KickUser(ctx, &roomdv1.KickUserRequest{UserId: "ann", BanSeconds: 60})
 			}, "POST", "/v1/users/ann:kick", `{"banSeconds":60}`},
+			{"ListNodes", func() (answer, error) {
+				return client.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+			}, "GET", "/v1/nodes", ""},
 		} {
 			resp, err := call.grpc()
 			if err != nil {
