@@ -34,7 +34,7 @@
 // rooms (history.go), and an epoch that is new for every Room value.
 // JoinRoom with Resume replays what a client missed, under the room's lock
 // so nothing live slips in between, or fails with ErrGap when the history
-// cannot say.
+// cannot say; WatchSince does the same for a watcher.
 //
 // # Fan-out
 //

@@ -32,6 +32,13 @@ type Watcher struct {
 	room   *Room
 	queued int64 // bytes of the events in ch; under room.mu, or by Next after a receive
 	err    error // set before ch is closed
+
+	// replay holds the messages WatchSince found in the room's history,
+	// oldest first, which Next returns before anything in ch. Only Next
+	// touches it once the watch is made. They are outside the bound on ch:
+	// they share their payloads with the history, and there are no more of
+	// them than the history held.
+	replay []*Message
 }
 
 // eventBytes is what an event costs a watcher's bound: its payload and
@@ -47,7 +54,17 @@ func eventBytes(e Event) int64 {
 // Next returns the next event, waiting until there is one. It returns
 // ctx's error when ctx ends first, and Err's (nil for a deleted room or
 // Stop) with ok false once the watch has ended and its events are read.
+// One goroutine at a time may call it.
 func (w *Watcher) Next(ctx context.Context) (e Event, ok bool, err error) {
+	if len(w.replay) > 0 {
+		if err := ctx.Err(); err != nil {
+			return Event{}, false, err
+		}
+		m := w.replay[0]
+		w.replay[0], w.replay = nil, w.replay[1:]
+		// Its own time, not the watch's: it happened before the watch began.
+		return Event{Kind: EventMessagePublished, Time: m.Time, Message: m}, true, nil
+	}
 	select {
 	case e, ok = <-w.ch:
 	case <-ctx.Done():
@@ -79,7 +96,22 @@ func (w *Watcher) Stop() {
 
 // Watch streams the room's events from now on. Past MaxWatchers open
 // watches it is ErrLimit.
-func (h *Hub) Watch(roomID string) (*Watcher, error) {
+func (h *Hub) Watch(roomID string) (*Watcher, error) { return h.watch(roomID, nil) }
+
+// WatchSince is Watch from a position in the room's history: the watcher
+// first gets the messages after since.Seq in the history named by
+// since.Epoch ("" is the room's current one), as EventMessagePublished
+// events with their own time and no Recipients, and then the room's events
+// from now on. The replay is read and the watcher registered under the
+// room's lock, as a resuming JoinRoom's replay is, so no message is missed
+// or seen twice in between. A position the history cannot answer for (an
+// older epoch, a message no longer kept, one the room has not reached) is
+// ErrGap.
+func (h *Hub) WatchSince(roomID string, since Position) (*Watcher, error) {
+	return h.watch(roomID, &since)
+}
+
+func (h *Hub) watch(roomID string, since *Position) (*Watcher, error) {
 	r, err := h.room(roomID)
 	if err != nil {
 		return nil, err
@@ -95,6 +127,16 @@ func (h *Hub) Watch(roomID string) (*Watcher, error) {
 		return nil, errorf(ErrRoomNotFound, "room %q not found", roomID)
 	}
 	w := &Watcher{ch: make(chan Event, watcherEvents), ended: make(chan struct{}), room: r}
+	if since != nil {
+		epoch := since.Epoch
+		if epoch == "" {
+			epoch = r.epoch
+		}
+		if w.replay, err = r.replayLocked(since.Seq, epoch); err != nil {
+			h.watchers.Add(-1)
+			return nil, err
+		}
+	}
 	if r.watchers == nil {
 		r.watchers = make(map[*Watcher]struct{})
 	}

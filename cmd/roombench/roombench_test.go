@@ -231,7 +231,7 @@ func startInProcessServer(t *testing.T, nodes int) *inProcessServer {
 	edge := wsedge.New(wsedge.Config{Hub: hub, AutoCreate: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PingInterval: 100 * time.Millisecond, PongTimeout: 3 * time.Second})
 	httpSrv := &http.Server{Handler: edge.Handler()}
-	grpcSrv, _ := roomadmin.NewGRPCServer(roomadmin.NewService(roomadmin.HubRooms(hub)))
+	grpcSrv, _ := roomadmin.NewGRPCServer(roomadmin.NewService(roomadmin.HubRooms(hub, roomadmin.LocalNode{})))
 	s := &inProcessServer{}
 	for range nodes {
 		wsLn, err := net.Listen("tcp", "127.0.0.1:0")

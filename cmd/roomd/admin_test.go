@@ -882,8 +882,14 @@ type restWatch struct {
 // stream ends when the test does.
 func startRESTWatch(t *testing.T, s *testServer, room string) <-chan *restWatch {
 	t.Helper()
+	return startRESTWatchOf(t, s, "/v1/rooms/"+room+"/events")
+}
+
+// startRESTWatchOf is startRESTWatch of a path that may carry a query.
+func startRESTWatchOf(t *testing.T, s *testServer, path string) <-chan *restWatch {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", s.adminURL+"/v1/rooms/"+room+"/events", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", s.adminURL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,9 +141,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	grpcLn = withTLS(files.watch(grpcLn, "admin-grpc"), tlsConfig, grpcProtocols)
 	httpLn = withTLS(files.watch(httpLn, "admin-http"), tlsConfig, adminHTTPProtocols)
 
+	// The addresses as a person reaches them: the start line prints them
+	// and ListNodes answers them.
+	public := reachableHostPort(publicLn.Addr())
+	self := admin.LocalNode{
+		PublicURL: scheme(tlsConfig, "http", "https") + "://" + public,
+		AdminGRPC: reachableHostPort(grpcLn.Addr()),
+		AdminHTTP: reachableHostPort(httpLn.Addr()),
+		StartedAt: time.Now(),
+	}
+
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
-		admin.NewServiceWithOptions(admin.HubRooms(hub), admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
+		admin.NewServiceWithOptions(admin.HubRooms(hub, self), admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
 		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log})...)
 	// The gateway reaches the same gRPC server in process, without TLS; the
 	// server still checks the token it forwards.
@@ -182,13 +192,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	lns = nil // the servers own and close them now
 
 	started = true
-	public := reachableHostPort(publicLn.Addr())
 	log.Info("roomd serving",
-		"demo", scheme(tlsConfig, "http", "https")+"://"+public+"/",
+		"demo", self.PublicURL+"/",
 		"websocket", scheme(tlsConfig, "ws", "wss")+"://"+public+"/ws/{room_id}",
 		"client_protocol", scheme(tlsConfig, "ws", "wss")+"://"+public+"/ws",
-		"admin_grpc", reachableHostPort(grpcLn.Addr()),
-		"admin_rest", scheme(tlsConfig, "http", "https")+"://"+reachableHostPort(httpLn.Addr())+"/v1/rooms",
+		"admin_grpc", self.AdminGRPC,
+		"admin_rest", scheme(tlsConfig, "http", "https")+"://"+self.AdminHTTP+"/v1/rooms",
 		"admin_token", adminToken != "",
 		"tls", tlsConfig != nil,
 		"auto_create", cfg.autoCreate)

@@ -100,6 +100,12 @@ func TestTLSOnEveryListener(t *testing.T) {
 		t.Fatalf("CreateRoom over TLS: %v", err)
 	}
 
+	// ListNodes gives the public listener's https:// URL.
+	nodes, err := admin.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+	if err != nil || len(nodes.GetNodes()) != 1 || nodes.GetNodes()[0].GetPublicUrl() != "https://"+s.public {
+		t.Errorf("ListNodes over TLS: %v %v, want public_url https://%s", nodes, err, s.public)
+	}
+
 	// A wss:// client relays through the room.
 	dialer := websocket.Dialer{TLSClientConfig: clientTLS, HandshakeTimeout: 5 * time.Second}
 	ws, _, err := dialer.Dial("wss://"+s.public+"/ws/lobby?user=ann", nil)

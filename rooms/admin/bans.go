@@ -45,7 +45,7 @@ func banPageStart(token string) (afterUser, afterRoom string, err error) {
 	return string(u), string(r), nil
 }
 
-func (s *Service) ListBans(_ context.Context, req *roomdv1.ListBansRequest) (*roomdv1.ListBansResponse, error) {
+func (s *Service) ListBans(ctx context.Context, req *roomdv1.ListBansRequest) (*roomdv1.ListBansResponse, error) {
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func (s *Service) ListBans(_ context.Context, req *roomdv1.ListBansRequest) (*ro
 	if err != nil {
 		return nil, err
 	}
-	page, more := s.rooms.Bans(afterUser, afterRoom, size)
+	page, more := s.rooms.Bans(ctx, afterUser, afterRoom, size)
 	resp := &roomdv1.ListBansResponse{Bans: make([]*roomdv1.Ban, len(page))}
 	for i, b := range page {
 		resp.Bans[i] = banProto(b)
@@ -65,11 +65,11 @@ func (s *Service) ListBans(_ context.Context, req *roomdv1.ListBansRequest) (*ro
 	return resp, nil
 }
 
-func (s *Service) Unban(_ context.Context, req *roomdv1.UnbanRequest) (*roomdv1.UnbanResponse, error) {
+func (s *Service) Unban(ctx context.Context, req *roomdv1.UnbanRequest) (*roomdv1.UnbanResponse, error) {
 	if err := checkID("user_id", req.GetUserId()); err != nil {
 		return nil, err
 	}
-	lifted, err := s.rooms.Unban(req.GetUserId())
+	lifted, err := s.rooms.Unban(ctx, req.GetUserId())
 	if err != nil {
 		return nil, statusOf(err)
 	}

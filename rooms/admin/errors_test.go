@@ -30,7 +30,7 @@ func TestStatusOfHubErrors(t *testing.T) {
 		{rooms.ErrNoUserID, codes.FailedPrecondition},
 		{rooms.ErrLimit, codes.ResourceExhausted},
 		{rooms.ErrRoomQuota, codes.ResourceExhausted},
-		{rooms.ErrGap, codes.Internal},
+		{rooms.ErrGap, codes.OutOfRange},
 		{rooms.ErrNotJoined, codes.Internal},
 		{rooms.ErrAlreadyJoined, codes.Internal},
 		{rooms.ErrNoPresence, codes.Internal},

@@ -79,3 +79,12 @@ func TestVersionOf(t *testing.T) {
 		}
 	}
 }
+
+// A version set at build time (-ldflags -X) is the version.
+func TestBuildVersionSetAtBuildTime(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v9.8.7"
+	if got := BuildVersion(); got != "v9.8.7" {
+		t.Errorf("BuildVersion = %q, want the one set at build time", got)
+	}
+}

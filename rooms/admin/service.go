@@ -74,12 +74,14 @@ func roomProto(r rooms.RoomInfo) *roomdv1.Room {
 }
 
 func clientProto(c rooms.ClientInfo) *roomdv1.Client {
+	node, _ := rooms.NodeOfClientID(c.ClientID) // every id a Hub makes names one
 	return &roomdv1.Client{
 		ClientId:    c.ClientID,
 		UserId:      c.UserID,
 		RoomId:      c.RoomID,
 		RemoteAddr:  c.RemoteAddr,
 		ConnectTime: timestamppb.New(c.ConnectedAt),
+		Node:        node,
 	}
 }
 
@@ -120,7 +122,7 @@ func nextPageToken(lastID string, more bool) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(lastID))
 }
 
-func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) (*roomdv1.CreateRoomResponse, error) {
+func (s *Service) CreateRoom(ctx context.Context, req *roomdv1.CreateRoomRequest) (*roomdv1.CreateRoomResponse, error) {
 	if err := checkMetadata(req.GetMetadata()); err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) 
 	if req.HistorySize != nil {
 		history = int(*req.HistorySize)
 	}
-	info, err := s.rooms.CreateRoom(req.GetRoomId(), rooms.RoomOptions{
+	info, err := s.rooms.CreateRoom(ctx, req.GetRoomId(), rooms.RoomOptions{
 		MaxClients:  int(req.GetMaxClients()),
 		Echo:        echo,
 		Metadata:    req.GetMetadata(),
@@ -145,21 +147,21 @@ func (s *Service) CreateRoom(_ context.Context, req *roomdv1.CreateRoomRequest) 
 	return &roomdv1.CreateRoomResponse{Room: roomProto(info)}, nil
 }
 
-func (s *Service) GetRoom(_ context.Context, req *roomdv1.GetRoomRequest) (*roomdv1.GetRoomResponse, error) {
-	info, err := s.rooms.GetRoom(req.GetRoomId())
+func (s *Service) GetRoom(ctx context.Context, req *roomdv1.GetRoomRequest) (*roomdv1.GetRoomResponse, error) {
+	info, cov, err := s.rooms.GetRoom(ctx, req.GetRoomId())
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.GetRoomResponse{Room: roomProto(info)}, nil
+	return &roomdv1.GetRoomResponse{Room: roomProto(info), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}, nil
 }
 
-func (s *Service) ListRooms(_ context.Context, req *roomdv1.ListRoomsRequest) (*roomdv1.ListRoomsResponse, error) {
+func (s *Service) ListRooms(ctx context.Context, req *roomdv1.ListRoomsRequest) (*roomdv1.ListRoomsResponse, error) {
 	size, after, err := pageRequest(req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	page, more := s.rooms.ListRooms(after, size)
-	resp := &roomdv1.ListRoomsResponse{Rooms: make([]*roomdv1.Room, len(page))}
+	page, more, cov := s.rooms.ListRooms(ctx, after, size)
+	resp := &roomdv1.ListRoomsResponse{Rooms: make([]*roomdv1.Room, len(page)), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}
 	for i, r := range page {
 		resp.Rooms[i] = roomProto(r)
 	}
@@ -169,24 +171,27 @@ func (s *Service) ListRooms(_ context.Context, req *roomdv1.ListRoomsRequest) (*
 	return resp, nil
 }
 
-func (s *Service) DeleteRoom(_ context.Context, req *roomdv1.DeleteRoomRequest) (*roomdv1.DeleteRoomResponse, error) {
-	res, err := s.rooms.DeleteRoom(req.GetRoomId())
+func (s *Service) DeleteRoom(ctx context.Context, req *roomdv1.DeleteRoomRequest) (*roomdv1.DeleteRoomResponse, error) {
+	res, cov, err := s.rooms.DeleteRoom(ctx, req.GetRoomId())
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.DeleteRoomResponse{DisconnectedCount: uint32(res.Disconnected), RemovedCount: uint32(res.Removed)}, nil
+	return &roomdv1.DeleteRoomResponse{
+		DisconnectedCount: uint32(res.Disconnected), RemovedCount: uint32(res.Removed),
+		Partial: cov.Partial(), UnreachableNodes: cov.Unreachable,
+	}, nil
 }
 
-func (s *Service) ListClients(_ context.Context, req *roomdv1.ListClientsRequest) (*roomdv1.ListClientsResponse, error) {
+func (s *Service) ListClients(ctx context.Context, req *roomdv1.ListClientsRequest) (*roomdv1.ListClientsResponse, error) {
 	size, after, err := pageRequest(req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	page, more, err := s.rooms.Clients(req.GetRoomId(), after, size)
+	page, more, cov, err := s.rooms.Clients(ctx, req.GetRoomId(), after, size)
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	resp := &roomdv1.ListClientsResponse{Clients: make([]*roomdv1.Client, len(page))}
+	resp := &roomdv1.ListClientsResponse{Clients: make([]*roomdv1.Client, len(page)), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}
 	for i, c := range page {
 		resp.Clients[i] = clientProto(c)
 	}
@@ -196,40 +201,40 @@ func (s *Service) ListClients(_ context.Context, req *roomdv1.ListClientsRequest
 	return resp, nil
 }
 
-func (s *Service) KickClient(_ context.Context, req *roomdv1.KickClientRequest) (*roomdv1.KickClientResponse, error) {
+func (s *Service) KickClient(ctx context.Context, req *roomdv1.KickClientRequest) (*roomdv1.KickClientResponse, error) {
 	if err := firstError(checkID("client_id", req.GetClientId()), checkReason(req.GetReason()), checkBanSeconds(req.GetBanSeconds())); err != nil {
 		return nil, err
 	}
 	if req.GetBanSeconds() == 0 {
-		info, err := s.rooms.KickClient(req.GetClientId(), req.GetReason())
+		info, err := s.rooms.KickClient(ctx, req.GetClientId(), req.GetReason())
 		if err != nil {
 			return nil, statusOf(err)
 		}
 		return &roomdv1.KickClientResponse{Client: clientProto(info)}, nil
 	}
-	info, ban, err := s.rooms.BanClient(req.GetClientId(), req.GetReason(), seconds(req.GetBanSeconds()))
+	info, ban, err := s.rooms.BanClient(ctx, req.GetClientId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
 	return &roomdv1.KickClientResponse{Client: clientProto(info), Ban: banProto(ban)}, nil
 }
 
-func (s *Service) KickUser(_ context.Context, req *roomdv1.KickUserRequest) (*roomdv1.KickUserResponse, error) {
+func (s *Service) KickUser(ctx context.Context, req *roomdv1.KickUserRequest) (*roomdv1.KickUserResponse, error) {
 	if err := firstError(checkID("user_id", req.GetUserId()), checkReason(req.GetReason()), checkBanSeconds(req.GetBanSeconds())); err != nil {
 		return nil, err
 	}
 	if req.GetBanSeconds() == 0 {
-		n, err := s.rooms.KickUser(req.GetUserId(), req.GetRoomId(), req.GetReason())
+		n, cov, err := s.rooms.KickUser(ctx, req.GetUserId(), req.GetRoomId(), req.GetReason())
 		if err != nil {
 			return nil, statusOf(err)
 		}
-		return &roomdv1.KickUserResponse{KickedCount: uint32(n)}, nil
+		return &roomdv1.KickUserResponse{KickedCount: uint32(n), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}, nil
 	}
-	ban, n, err := s.rooms.BanUser(req.GetUserId(), req.GetRoomId(), req.GetReason(), seconds(req.GetBanSeconds()))
+	ban, n, cov, err := s.rooms.BanUser(ctx, req.GetUserId(), req.GetRoomId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.KickUserResponse{KickedCount: uint32(n), Ban: banProto(ban)}, nil
+	return &roomdv1.KickUserResponse{KickedCount: uint32(n), Ban: banProto(ban), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}, nil
 }
 
 func seconds(n uint32) time.Duration { return time.Duration(n) * time.Second }
@@ -250,7 +255,7 @@ func messageOf(payload any) (*rooms.Message, error) {
 	return nil, status.Error(codes.InvalidArgument, "set either text or binary")
 }
 
-func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*roomdv1.PublishResponse, error) {
+func (s *Service) Publish(ctx context.Context, req *roomdv1.PublishRequest) (*roomdv1.PublishResponse, error) {
 	m, err := messageOf(req.GetPayload())
 	if err != nil {
 		return nil, err
@@ -265,14 +270,15 @@ func (s *Service) Publish(_ context.Context, req *roomdv1.PublishRequest) (*room
 	}
 	m.RoomID = req.GetRoomId()
 	m.ExcludeClientIDs = req.GetExcludeClientIds()
-	pub, err := s.rooms.Publish(m)
+	pub, err := s.rooms.Publish(ctx, m)
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	return &roomdv1.PublishResponse{RecipientCount: uint32(max(pub.Recipients, 0))}, nil
+	// Recipients is -1 when delivery is asynchronous (a cluster's broker).
+	return &roomdv1.PublishResponse{RecipientCount: uint32(max(pub.Recipients, 0)), Seq: pub.Seq, Epoch: pub.Epoch}, nil
 }
 
-func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {
+func (s *Service) SendToClient(ctx context.Context, req *roomdv1.SendToClientRequest) (*roomdv1.SendToClientResponse, error) {
 	if err := checkID("client_id", req.GetClientId()); err != nil {
 		return nil, err
 	}
@@ -283,7 +289,7 @@ func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientReque
 	if err := s.checkPayload(m); err != nil {
 		return nil, err
 	}
-	if err := s.rooms.SendToClient(req.GetClientId(), m); err != nil {
+	if err := s.rooms.SendToClient(ctx, req.GetClientId(), m); err != nil {
 		return nil, statusOf(err)
 	}
 	return &roomdv1.SendToClientResponse{}, nil
@@ -293,13 +299,24 @@ func (s *Service) SendToClient(_ context.Context, req *roomdv1.SendToClientReque
 // whose server is stopping) waits for its reader to take the last events.
 const watchDrainTimeout = 10 * time.Second
 
-// WatchRoom streams a room's events. They are sent from a goroutine of
-// their own: a reader that stops reading blocks that goroutine (gRPC flow
-// control), and the call still ends as soon as its watch falls more than
-// rooms.WatcherBytes behind, with RESOURCE_EXHAUSTED, instead of holding
-// its events until the reader wakes up.
+// WatchRoom streams a room's events, after those of its history it asks
+// for. They are sent from a goroutine of their own: a reader that stops
+// reading blocks that goroutine (gRPC flow control), and the call still
+// ends as soon as its watch falls more than rooms.WatcherBytes behind,
+// with RESOURCE_EXHAUSTED, instead of holding its events until the reader
+// wakes up.
 func (s *Service) WatchRoom(req *roomdv1.WatchRoomRequest, stream grpc.ServerStreamingServer[roomdv1.WatchRoomResponse]) error {
-	w, err := s.rooms.Watch(req.GetRoomId())
+	if err := checkID("epoch", req.GetEpoch()); err != nil {
+		return err
+	}
+	var since *rooms.Position
+	switch {
+	case req.SinceSeq != nil:
+		since = &rooms.Position{Seq: req.GetSinceSeq(), Epoch: req.GetEpoch()}
+	case req.GetEpoch() != "":
+		return invalid("epoch is the epoch of since_seq, which is not set")
+	}
+	w, err := s.rooms.Watch(stream.Context(), req.GetRoomId(), since)
 	if err != nil {
 		return statusOf(err)
 	}
@@ -352,7 +369,7 @@ func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
 			Client: clientProto(e.Client), CloseCode: uint32(e.CloseCode), Reason: e.Reason, Cause: causeProto(e.Cause),
 		}}
 	case rooms.EventMessagePublished:
-		mp := &roomdv1.MessagePublished{FromClientId: e.Message.FromClientID, RecipientCount: uint32(e.Recipients)}
+		mp := &roomdv1.MessagePublished{FromClientId: e.Message.FromClientID, RecipientCount: uint32(e.Recipients), Seq: e.Message.Seq}
 		if e.Message.Kind == rooms.Text {
 			mp.Payload = &roomdv1.MessagePublished_Text{Text: string(e.Message.Payload)}
 		} else {
@@ -363,6 +380,27 @@ func eventProto(e rooms.Event) *roomdv1.WatchRoomResponse {
 		resp.Event = &roomdv1.WatchRoomResponse_RoomDeleted{RoomDeleted: &roomdv1.RoomDeleted{}}
 	}
 	return resp
+}
+
+func (s *Service) ListNodes(ctx context.Context, _ *roomdv1.ListNodesRequest) (*roomdv1.ListNodesResponse, error) {
+	nodes, cov, err := s.rooms.Nodes(ctx)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	resp := &roomdv1.ListNodesResponse{Nodes: make([]*roomdv1.Node, len(nodes)), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}
+	for i, n := range nodes {
+		resp.Nodes[i] = &roomdv1.Node{
+			Name:          n.Name,
+			PublicUrl:     n.PublicURL,
+			AdminGrpcAddr: n.AdminGRPC,
+			AdminHttpAddr: n.AdminHTTP,
+			StartTime:     timestamppb.New(n.StartedAt),
+			ClientCount:   uint32(n.Clients),
+			LastHeartbeat: timestamppb.New(n.Heartbeat),
+			Version:       n.Version,
+		}
+	}
+	return resp, nil
 }
 
 func causeProto(c rooms.LeaveCause) roomdv1.LeaveCause {

@@ -2,8 +2,13 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,29 +26,60 @@ import (
 // Rooms makes any method a test did not expect panic.
 type fakeRooms struct {
 	Rooms
-	err   error // what every call below returns
+	err   error    // what every call below returns
+	cov   Coverage // what the calls that answer for every node return
+	pub   rooms.Published
 	watch Watch
 
-	banned  string        // BanClient's client id
-	banFor  time.Duration // and its duration
-	watched string        // Watch's room id
+	banned  string          // BanClient's client id
+	banFor  time.Duration   // and its duration
+	watched string          // Watch's room id
+	since   *rooms.Position // and position
+	ctx     context.Context // the last call's
 }
 
-func (f *fakeRooms) GetRoom(string) (rooms.RoomInfo, error) {
-	return rooms.RoomInfo{}, f.err
+func (f *fakeRooms) GetRoom(ctx context.Context, roomID string) (rooms.RoomInfo, Coverage, error) {
+	f.ctx = ctx
+	return rooms.RoomInfo{RoomID: roomID}, f.cov, f.err
 }
 
-func (f *fakeRooms) BanClient(clientID, _ string, d time.Duration) (rooms.ClientInfo, rooms.Ban, error) {
+func (f *fakeRooms) ListRooms(context.Context, string, int) ([]rooms.RoomInfo, bool, Coverage) {
+	return []rooms.RoomInfo{{RoomID: "r"}}, false, f.cov
+}
+
+func (f *fakeRooms) DeleteRoom(context.Context, string) (rooms.DeleteResult, Coverage, error) {
+	return rooms.DeleteResult{Removed: 1}, f.cov, f.err
+}
+
+func (f *fakeRooms) Clients(_ context.Context, roomID, _ string, _ int) ([]rooms.ClientInfo, bool, Coverage, error) {
+	return []rooms.ClientInfo{{ClientID: "n1_0123456789abcdef", RoomID: roomID}}, false, f.cov, f.err
+}
+
+func (f *fakeRooms) KickUser(context.Context, string, string, string) (int, Coverage, error) {
+	return 2, f.cov, f.err
+}
+
+func (f *fakeRooms) BanUser(_ context.Context, userID, roomID, _ string, _ time.Duration) (rooms.Ban, int, Coverage, error) {
+	return rooms.Ban{UserID: userID, RoomID: roomID}, 2, f.cov, f.err
+}
+
+func (f *fakeRooms) Nodes(context.Context) ([]NodeInfo, Coverage, error) {
+	return []NodeInfo{{Name: "n1"}}, f.cov, f.err
+}
+
+func (f *fakeRooms) BanClient(_ context.Context, clientID, _ string, d time.Duration) (rooms.ClientInfo, rooms.Ban, error) {
 	f.banned, f.banFor = clientID, d
 	return rooms.ClientInfo{}, rooms.Ban{}, f.err
 }
 
-func (f *fakeRooms) Publish(*rooms.Message) (rooms.Published, error) { return rooms.Published{}, f.err }
+func (f *fakeRooms) Publish(context.Context, *rooms.Message) (rooms.Published, error) {
+	return f.pub, f.err
+}
 
-func (f *fakeRooms) SendToClient(string, *rooms.Message) error { return f.err }
+func (f *fakeRooms) SendToClient(context.Context, string, *rooms.Message) error { return f.err }
 
-func (f *fakeRooms) Watch(roomID string) (Watch, error) {
-	f.watched = roomID
+func (f *fakeRooms) Watch(_ context.Context, roomID string, since *rooms.Position) (Watch, error) {
+	f.watched, f.since = roomID, since
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -185,5 +221,182 @@ func TestWatchRoomEndsAtOnceWhenTheWatchIsTooSlow(t *testing.T) {
 	}
 	if f.watched != "r" {
 		t.Errorf("Watch got room %q, want %q", f.watched, "r")
+	}
+}
+
+// serveFake serves the service over f with gRPC and the REST gateway, as
+// roomd does but in process, and returns a gRPC client and the gateway's
+// base URL.
+func serveFake(t *testing.T, f Rooms) (roomdv1.RoomServiceClient, string) {
+	t.Helper()
+	srv, _ := NewGRPCServer(NewService(f))
+	ln := ListenInProcess()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	conn, err := DialInProcess(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gw, err := NewGateway(ctx, conn, GatewayConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(gw)
+	t.Cleanup(func() {
+		web.Close()
+		cancel()
+		conn.Close()
+		srv.Stop()
+		<-served
+	})
+	return roomdv1.NewRoomServiceClient(conn), web.URL
+}
+
+// restJSON calls the gateway and decodes its JSON answer, requiring 200.
+func restJSON(t *testing.T, method, url, body string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &out) != nil {
+		t.Fatalf("%s %s: HTTP %d %s", method, url, resp.StatusCode, data)
+	}
+	return out
+}
+
+// An answer that leaves out nodes says so, over gRPC and REST, in every
+// response that can be partial; a complete one says partial false and
+// names none.
+func TestPartialAnswersNameTheUnreachableNodes(t *testing.T) {
+	type answer interface {
+		GetPartial() bool
+		GetUnreachableNodes() []string
+	}
+	for _, unreachable := range [][]string{{"n2", "n3"}, nil} {
+		f := &fakeRooms{cov: Coverage{Unreachable: unreachable}}
+		client, base := serveFake(t, f)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, call := range []struct {
+			name         string
+			grpc         func() (answer, error)
+			method, path string
+			body         string
+		}{
+			{"GetRoom", func() (answer, error) {
+				return client.GetRoom(ctx, &roomdv1.GetRoomRequest{RoomId: "r"})
+			}, "GET", "/v1/rooms/r", ""},
+			{"ListRooms", func() (answer, error) {
+				return client.ListRooms(ctx, &roomdv1.ListRoomsRequest{})
+			}, "GET", "/v1/rooms", ""},
+			{"DeleteRoom", func() (answer, error) {
+				return client.DeleteRoom(ctx, &roomdv1.DeleteRoomRequest{RoomId: "r"})
+			}, "DELETE", "/v1/rooms/r", ""},
+			{"ListClients", func() (answer, error) {
+				return client.ListClients(ctx, &roomdv1.ListClientsRequest{RoomId: "r"})
+			}, "GET", "/v1/rooms/r/clients", ""},
+			{"KickUser", func() (answer, error) {
+				return client.KickUser(ctx, &roomdv1.KickUserRequest{UserId: "ann"})
+			}, "POST", "/v1/users/ann:kick", `{}`},
+			{"KickUser with a ban", func() (answer, error) {
+				return client.KickUser(ctx, &roomdv1.KickUserRequest{UserId: "ann", BanSeconds: 60})
+			}, "POST", "/v1/users/ann:kick", `{"banSeconds":60}`},
+			{"ListNodes", func() (answer, error) {
+				return client.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+			}, "GET", "/v1/nodes", ""},
+		} {
+			resp, err := call.grpc()
+			if err != nil {
+				t.Fatalf("%s: %v", call.name, err)
+			}
+			if resp.GetPartial() != (unreachable != nil) || !slices.Equal(resp.GetUnreachableNodes(), unreachable) {
+				t.Errorf("%s over gRPC: partial %v, unreachable %q; want %v, %q", call.name, resp.GetPartial(), resp.GetUnreachableNodes(), unreachable != nil, unreachable)
+			}
+			got := restJSON(t, call.method, base+call.path, call.body)
+			var names []string
+			for _, n := range got["unreachableNodes"].([]any) {
+				names = append(names, n.(string))
+			}
+			if got["partial"] != (unreachable != nil) || !slices.Equal(names, unreachable) {
+				t.Errorf("%s over REST: partial %v, unreachableNodes %q; want %v, %q", call.name, got["partial"], got["unreachableNodes"], unreachable != nil, unreachable)
+			}
+		}
+	}
+}
+
+// Rooms gets the call's own context: what a cluster bounds its waits by.
+func TestRoomsGetsTheCallsContext(t *testing.T) {
+	f := &fakeRooms{}
+	client, _ := serveFake(t, f)
+	deadline := time.Now().Add(time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if _, err := client.GetRoom(ctx, &roomdv1.GetRoomRequest{RoomId: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := f.ctx.Deadline(); !ok || got.Sub(deadline).Abs() > 5*time.Second {
+		t.Errorf("GetRoom's context has deadline %v (%v), want about %v", got, ok, deadline)
+	}
+}
+
+// A client's node is the one its id names; an id of no node's form names
+// none.
+func TestClientNodeIsTheOneItsIDNames(t *testing.T) {
+	for id, node := range map[string]string{
+		"n1_0123456789abcdef":    "n1",
+		"local_0123456789abcdef": "local",
+		"0123456789abcdef":       "",
+	} {
+		if got := clientProto(rooms.ClientInfo{ClientID: id}).GetNode(); got != node {
+			t.Errorf("client %q: node %q, want %q", id, got, node)
+		}
+	}
+}
+
+// Publish answers the position the message got; a broker that delivers
+// asynchronously knows of no recipients, which is 0.
+func TestPublishAnswersThePosition(t *testing.T) {
+	f := &fakeRooms{pub: rooms.Published{Position: rooms.Position{Seq: 7, Epoch: "ep"}, Recipients: -1}}
+	resp, err := NewService(f).Publish(context.Background(), &roomdv1.PublishRequest{RoomId: "r", Payload: &roomdv1.PublishRequest_Text{Text: "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetSeq() != 7 || resp.GetEpoch() != "ep" || resp.GetRecipientCount() != 0 {
+		t.Errorf("Publish = %v, want seq 7, epoch ep and recipient_count 0", resp)
+	}
+}
+
+// WatchRoom hands since_seq and epoch on as a position; an epoch without
+// since_seq never reaches Rooms. A gap is OUT_OF_RANGE.
+func TestWatchRoomSinceSeq(t *testing.T) {
+	gap := fmt.Errorf("room %q keeps history back to message 9 only: %w", "r", rooms.ErrGap)
+	f := &fakeRooms{err: gap}
+	since := uint64(5)
+	err := NewService(f).WatchRoom(&roomdv1.WatchRoomRequest{RoomId: "r", SinceSeq: &since, Epoch: "ep"}, newFakeStream(t))
+	if st, _ := status.FromError(err); st.Code() != codes.OutOfRange || st.Message() != gap.Error() {
+		t.Errorf("WatchRoom from a trimmed position: %v, want OUT_OF_RANGE %q", err, gap.Error())
+	}
+	if f.since == nil || *f.since != (rooms.Position{Seq: 5, Epoch: "ep"}) {
+		t.Errorf("Watch got position %v, want seq 5 of epoch ep", f.since)
+	}
+
+	f = &fakeRooms{err: gap}
+	if err := NewService(f).WatchRoom(&roomdv1.WatchRoomRequest{RoomId: "r"}, newFakeStream(t)); f.since != nil || status.Code(err) != codes.OutOfRange {
+		t.Errorf("WatchRoom without since_seq: Watch got position %v (%v), want none", f.since, err)
+	}
+
+	f = &fakeRooms{} // Watch would return a nil Watch
+	err = NewService(f).WatchRoom(&roomdv1.WatchRoomRequest{RoomId: "r", Epoch: "ep"}, newFakeStream(t))
+	if status.Code(err) != codes.InvalidArgument || f.watched != "" {
+		t.Errorf("WatchRoom with an epoch and no since_seq: %v, reached Rooms: %v; want INVALID_ARGUMENT first", err, f.watched != "")
 	}
 }

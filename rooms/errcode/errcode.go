@@ -52,7 +52,8 @@ var table = []row{
 	{rooms.ErrNoUserID, Codes{codes.FailedPrecondition, http.StatusInternalServerError, protocol.CodeInternal}},
 	{rooms.ErrRoomQuota, Codes{codes.ResourceExhausted, http.StatusTooManyRequests, protocol.CodeRoomQuota}},
 	{rooms.ErrLimit, Codes{codes.ResourceExhausted, http.StatusServiceUnavailable, protocol.CodeUnavailable}},
-	{rooms.ErrGap, Codes{codes.Internal, http.StatusInternalServerError, protocol.CodeGap}},
+	// The admin API meets a gap only in WatchRoom's since_seq.
+	{rooms.ErrGap, Codes{codes.OutOfRange, http.StatusInternalServerError, protocol.CodeGap}},
 	{rooms.ErrNotJoined, Codes{codes.Internal, http.StatusInternalServerError, protocol.CodeNotJoined}},
 	{rooms.ErrAlreadyJoined, Codes{codes.Internal, http.StatusInternalServerError, protocol.CodeAlreadyJoined}},
 	{rooms.ErrNoPresence, Codes{codes.Internal, http.StatusInternalServerError, protocol.CodePresenceOff}},

@@ -247,8 +247,11 @@ type Client struct {
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	RoomId string `protobuf:"bytes,3,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	// The peer's address as seen by the server (host:port).
-	RemoteAddr    string                 `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	ConnectTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
+	RemoteAddr  string                 `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	ConnectTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
+	// The node that holds the connection, named in its client_id ("local"
+	// on a server not given a node name); see ListNodes.
+	Node          string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +319,13 @@ func (x *Client) GetConnectTime() *timestamppb.Timestamp {
 		return x.ConnectTime
 	}
 	return nil
+}
+
+func (x *Client) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 type CreateRoomRequest struct {
@@ -498,10 +508,16 @@ func (x *GetRoomRequest) GetRoomId() string {
 }
 
 type GetRoomResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,2,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,3,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetRoomResponse) Reset() {
@@ -537,6 +553,20 @@ func (*GetRoomResponse) Descriptor() ([]byte, []int) {
 func (x *GetRoomResponse) GetRoom() *Room {
 	if x != nil {
 		return x.Room
+	}
+	return nil
+}
+
+func (x *GetRoomResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *GetRoomResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
 	}
 	return nil
 }
@@ -601,8 +631,14 @@ type ListRoomsResponse struct {
 	Rooms []*Room                `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
 	// Pass as page_token to get the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ListRoomsResponse) Reset() {
@@ -647,6 +683,20 @@ func (x *ListRoomsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListRoomsResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *ListRoomsResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
 }
 
 type DeleteRoomRequest struct {
@@ -700,9 +750,15 @@ type DeleteRoomResponse struct {
 	// Every member the room had, all removed from it: the disconnected ones
 	// and those that stayed connected (client protocol members, and any
 	// whose connection was already ending on its own).
-	RemovedCount  uint32 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RemovedCount uint32 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeleteRoomResponse) Reset() {
@@ -747,6 +803,20 @@ func (x *DeleteRoomResponse) GetRemovedCount() uint32 {
 		return x.RemovedCount
 	}
 	return 0
+}
+
+func (x *DeleteRoomResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *DeleteRoomResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
 }
 
 type ListClientsRequest struct {
@@ -814,8 +884,14 @@ type ListClientsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Clients       []*Client              `protobuf:"bytes,1,rep,name=clients,proto3" json:"clients,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ListClientsResponse) Reset() {
@@ -860,6 +936,20 @@ func (x *ListClientsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListClientsResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *ListClientsResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
 }
 
 type KickClientRequest struct {
@@ -1058,9 +1148,15 @@ type KickUserResponse struct {
 	// connected).
 	KickedCount uint32 `protobuf:"varint,1,opt,name=kicked_count,json=kickedCount,proto3" json:"kicked_count,omitempty"`
 	// The ban, when ban_seconds was given.
-	Ban           *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ban *Ban `protobuf:"bytes,2,opt,name=ban,proto3" json:"ban,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,3,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,4,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *KickUserResponse) Reset() {
@@ -1103,6 +1199,20 @@ func (x *KickUserResponse) GetKickedCount() uint32 {
 func (x *KickUserResponse) GetBan() *Ban {
 	if x != nil {
 		return x.Ban
+	}
+	return nil
+}
+
+func (x *KickUserResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *KickUserResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
 	}
 	return nil
 }
@@ -1483,10 +1593,16 @@ func (*PublishRequest_Binary) isPublishRequest_Payload() {}
 
 type PublishResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Members the message was handed to.
+	// Members on the node that took the call that it was handed to before
+	// answering; 0 in cluster mode, where delivery is asynchronous.
 	RecipientCount uint32 `protobuf:"varint,1,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The position the message got: its sequence in the room (what
+	// Room.last_seq and MessagePublished.seq count), in the room's history
+	// named by epoch (Room.epoch).
+	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Epoch         string `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishResponse) Reset() {
@@ -1524,6 +1640,20 @@ func (x *PublishResponse) GetRecipientCount() uint32 {
 		return x.RecipientCount
 	}
 	return 0
+}
+
+func (x *PublishResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PublishResponse) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
+	}
+	return ""
 }
 
 type SendToClientRequest struct {
@@ -1653,8 +1783,22 @@ func (*SendToClientResponse) Descriptor() ([]byte, []int) {
 }
 
 type WatchRoomRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// When set, the stream starts with the room's messages after the one of
+	// this sequence (MessagePublished.seq, PublishResponse.seq, Room.last_seq),
+	// as message_published events with the time each was published and
+	// recipient_count 0, then goes on live. 0 asks for every message of the
+	// epoch. OUT_OF_RANGE (HTTP 400) when the room's history no longer holds
+	// every message after it (see the server's -history-size and
+	// -history-bytes-per-room), or since_seq is past the room's latest
+	// message: nothing is skipped silently.
+	SinceSeq *uint64 `protobuf:"varint,2,opt,name=since_seq,json=sinceSeq,proto3,oneof" json:"since_seq,omitempty"`
+	// The epoch since_seq belongs to (Room.epoch, PublishResponse.epoch): when
+	// given and not the room's, the history restarted since (the room was
+	// made again, or the server restarted) and the call is OUT_OF_RANGE.
+	// Empty means the room's current epoch. Only with since_seq.
+	Epoch         string `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1692,6 +1836,20 @@ func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
 func (x *WatchRoomRequest) GetRoomId() string {
 	if x != nil {
 		return x.RoomId
+	}
+	return ""
+}
+
+func (x *WatchRoomRequest) GetSinceSeq() uint64 {
+	if x != nil && x.SinceSeq != nil {
+		return *x.SinceSeq
+	}
+	return 0
+}
+
+func (x *WatchRoomRequest) GetEpoch() string {
+	if x != nil {
+		return x.Epoch
 	}
 	return ""
 }
@@ -1945,10 +2103,16 @@ type MessagePublished struct {
 	//
 	//	*MessagePublished_Text
 	//	*MessagePublished_Binary
-	Payload        isMessagePublished_Payload `protobuf_oneof:"payload"`
-	RecipientCount uint32                     `protobuf:"varint,4,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	Payload isMessagePublished_Payload `protobuf_oneof:"payload"`
+	// Members on this node it was handed to; 0 for a message replayed from
+	// the room's history (WatchRoomRequest.since_seq).
+	RecipientCount uint32 `protobuf:"varint,4,opt,name=recipient_count,json=recipientCount,proto3" json:"recipient_count,omitempty"`
+	// The message's sequence in the room (as PublishResponse.seq): it only
+	// grows, and may skip. Give it as WatchRoomRequest.since_seq to watch on
+	// from after this message.
+	Seq           uint64 `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MessagePublished) Reset() {
@@ -2020,6 +2184,13 @@ func (x *MessagePublished) GetRecipientCount() uint32 {
 	return 0
 }
 
+func (x *MessagePublished) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 type isMessagePublished_Payload interface {
 	isMessagePublished_Payload()
 }
@@ -2072,6 +2243,217 @@ func (*RoomDeleted) Descriptor() ([]byte, []int) {
 	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{30}
 }
 
+// Node is one roomd process serving rooms.
+type Node struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's name, which its client ids carry ("local" on a server not
+	// given one).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The base URL of its public listener, http:// or https://; WebSocket
+	// clients connect with ws:// or wss:// there.
+	PublicUrl string `protobuf:"bytes,2,opt,name=public_url,json=publicUrl,proto3" json:"public_url,omitempty"`
+	// host:port of its admin gRPC server.
+	AdminGrpcAddr string `protobuf:"bytes,3,opt,name=admin_grpc_addr,json=adminGrpcAddr,proto3" json:"admin_grpc_addr,omitempty"`
+	// host:port of its admin REST gateway.
+	AdminHttpAddr string `protobuf:"bytes,4,opt,name=admin_http_addr,json=adminHttpAddr,proto3" json:"admin_http_addr,omitempty"`
+	// When it started serving.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Connections it holds, in rooms or not.
+	ClientCount uint32 `protobuf:"varint,6,opt,name=client_count,json=clientCount,proto3" json:"client_count,omitempty"`
+	// When it last said it was alive.
+	LastHeartbeat *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_heartbeat,json=lastHeartbeat,proto3" json:"last_heartbeat,omitempty"`
+	// The build it runs: its version, or "(devel)" and the VCS revision.
+	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Node) Reset() {
+	*x = Node{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Node) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Node) ProtoMessage() {}
+
+func (x *Node) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Node.ProtoReflect.Descriptor instead.
+func (*Node) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Node) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Node) GetPublicUrl() string {
+	if x != nil {
+		return x.PublicUrl
+	}
+	return ""
+}
+
+func (x *Node) GetAdminGrpcAddr() string {
+	if x != nil {
+		return x.AdminGrpcAddr
+	}
+	return ""
+}
+
+func (x *Node) GetAdminHttpAddr() string {
+	if x != nil {
+		return x.AdminHttpAddr
+	}
+	return ""
+}
+
+func (x *Node) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Node) GetClientCount() uint32 {
+	if x != nil {
+		return x.ClientCount
+	}
+	return 0
+}
+
+func (x *Node) GetLastHeartbeat() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastHeartbeat
+	}
+	return nil
+}
+
+func (x *Node) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type ListNodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodesRequest) Reset() {
+	*x = ListNodesRequest{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodesRequest) ProtoMessage() {}
+
+func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
+func (*ListNodesRequest) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{32}
+}
+
+type ListNodesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Nodes []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// True when some nodes did not answer before the deadline (a cluster-wide
+	// answer); unreachable_nodes names them, and the rest of the answer is
+	// what the others said. Always false on a single node.
+	Partial bool `protobuf:"varint,2,opt,name=partial,proto3" json:"partial,omitempty"`
+	// The nodes that did not answer, when partial.
+	UnreachableNodes []string `protobuf:"bytes,3,rep,name=unreachable_nodes,json=unreachableNodes,proto3" json:"unreachable_nodes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListNodesResponse) Reset() {
+	*x = ListNodesResponse{}
+	mi := &file_roomd_v1_room_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodesResponse) ProtoMessage() {}
+
+func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roomd_v1_room_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
+func (*ListNodesResponse) Descriptor() ([]byte, []int) {
+	return file_roomd_v1_room_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListNodesResponse) GetNodes() []*Node {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ListNodesResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *ListNodesResponse) GetUnreachableNodes() []string {
+	if x != nil {
+		return x.UnreachableNodes
+	}
+	return nil
+}
+
 var File_roomd_v1_room_service_proto protoreflect.FileDescriptor
 
 const file_roomd_v1_room_service_proto_rawDesc = "" +
@@ -2094,14 +2476,15 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\bpresence\x18\v \x01(\bR\bpresence\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcb\x01\n" +
 	"\x06Client\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x03 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vremote_addr\x18\x04 \x01(\tR\n" +
 	"remoteAddr\x12=\n" +
-	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\"\xda\x02\n" +
+	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x12\x12\n" +
+	"\x04node\x18\x06 \x01(\tR\x04node\"\xda\x02\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vmax_clients\x18\x02 \x01(\rR\n" +
@@ -2119,29 +2502,37 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x12CreateRoomResponse\x12\"\n" +
 	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\")\n" +
 	"\x0eGetRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"5\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"|\n" +
 	"\x0fGetRoomResponse\x12\"\n" +
-	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\"N\n" +
+	"\x04room\x18\x01 \x01(\v2\x0e.roomd.v1.RoomR\x04room\x12\x18\n" +
+	"\apartial\x18\x02 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x03 \x03(\tR\x10unreachableNodes\"N\n" +
 	"\x10ListRoomsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"a\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xa8\x01\n" +
 	"\x11ListRoomsResponse\x12$\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x0e.roomd.v1.RoomR\x05rooms\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\",\n" +
 	"\x11DeleteRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"h\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xaf\x01\n" +
 	"\x12DeleteRoomResponse\x12-\n" +
 	"\x12disconnected_count\x18\x01 \x01(\rR\x11disconnectedCount\x12#\n" +
-	"\rremoved_count\x18\x02 \x01(\rR\fremovedCount\"i\n" +
+	"\rremoved_count\x18\x02 \x01(\rR\fremovedCount\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\"i\n" +
 	"\x12ListClientsRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xb0\x01\n" +
 	"\x13ListClientsResponse\x12*\n" +
 	"\aclients\x18\x01 \x03(\v2\x10.roomd.v1.ClientR\aclients\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"i\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\"i\n" +
 	"\x11KickClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
@@ -2155,10 +2546,12 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vban_seconds\x18\x04 \x01(\rR\n" +
-	"banSeconds\"V\n" +
+	"banSeconds\"\x9d\x01\n" +
 	"\x10KickUserResponse\x12!\n" +
 	"\fkicked_count\x18\x01 \x01(\rR\vkickedCount\x12\x1f\n" +
-	"\x03ban\x18\x02 \x01(\v2\r.roomd.v1.BanR\x03ban\"\xc9\x01\n" +
+	"\x03ban\x18\x02 \x01(\v2\r.roomd.v1.BanR\x03ban\x12\x18\n" +
+	"\apartial\x18\x03 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x04 \x03(\tR\x10unreachableNodes\"\xc9\x01\n" +
 	"\x03Ban\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x16\n" +
@@ -2183,17 +2576,23 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binary\x12,\n" +
 	"\x12exclude_client_ids\x18\x04 \x03(\tR\x10excludeClientIdsB\t\n" +
-	"\apayload\":\n" +
+	"\apayload\"b\n" +
 	"\x0fPublishResponse\x12'\n" +
-	"\x0frecipient_count\x18\x01 \x01(\rR\x0erecipientCount\"m\n" +
+	"\x0frecipient_count\x18\x01 \x01(\rR\x0erecipientCount\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"m\n" +
 	"\x13SendToClientRequest\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binaryB\t\n" +
 	"\apayload\"\x16\n" +
-	"\x14SendToClientResponse\"+\n" +
+	"\x14SendToClientResponse\"q\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xcb\x02\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12 \n" +
+	"\tsince_seq\x18\x02 \x01(\x04H\x00R\bsinceSeq\x88\x01\x01\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\tR\x05epochB\f\n" +
+	"\n" +
+	"_since_seq\"\xcb\x02\n" +
 	"\x11WatchRoomResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
 	"\rclient_joined\x18\x02 \x01(\v2\x16.roomd.v1.ClientJoinedH\x00R\fclientJoined\x127\n" +
@@ -2210,14 +2609,31 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\n" +
 	"close_code\x18\x02 \x01(\rR\tcloseCode\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x05cause\x18\x04 \x01(\x0e2\x14.roomd.v1.LeaveCauseR\x05cause\"\x9c\x01\n" +
+	"\x05cause\x18\x04 \x01(\x0e2\x14.roomd.v1.LeaveCauseR\x05cause\"\xae\x01\n" +
 	"\x10MessagePublished\x12$\n" +
 	"\x0efrom_client_id\x18\x01 \x01(\tR\ffromClientId\x12\x14\n" +
 	"\x04text\x18\x02 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x03 \x01(\fH\x00R\x06binary\x12'\n" +
-	"\x0frecipient_count\x18\x04 \x01(\rR\x0erecipientCountB\t\n" +
+	"\x0frecipient_count\x18\x04 \x01(\rR\x0erecipientCount\x12\x10\n" +
+	"\x03seq\x18\x05 \x01(\x04R\x03seqB\t\n" +
 	"\apayload\"\r\n" +
-	"\vRoomDeleted*\xca\x01\n" +
+	"\vRoomDeleted\"\xc4\x02\n" +
+	"\x04Node\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"public_url\x18\x02 \x01(\tR\tpublicUrl\x12&\n" +
+	"\x0fadmin_grpc_addr\x18\x03 \x01(\tR\radminGrpcAddr\x12&\n" +
+	"\x0fadmin_http_addr\x18\x04 \x01(\tR\radminHttpAddr\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12!\n" +
+	"\fclient_count\x18\x06 \x01(\rR\vclientCount\x12A\n" +
+	"\x0elast_heartbeat\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x18\n" +
+	"\aversion\x18\b \x01(\tR\aversion\"\x12\n" +
+	"\x10ListNodesRequest\"\x80\x01\n" +
+	"\x11ListNodesResponse\x12$\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x0e.roomd.v1.NodeR\x05nodes\x12\x18\n" +
+	"\apartial\x18\x02 \x01(\bR\apartial\x12+\n" +
+	"\x11unreachable_nodes\x18\x03 \x03(\tR\x10unreachableNodes*\xca\x01\n" +
 	"\n" +
 	"LeaveCause\x12\x1b\n" +
 	"\x17LEAVE_CAUSE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2226,7 +2642,8 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\x13LEAVE_CAUSE_DROPPED\x10\x03\x12\x16\n" +
 	"\x12LEAVE_CAUSE_KICKED\x10\x04\x12\x1c\n" +
 	"\x18LEAVE_CAUSE_ROOM_DELETED\x10\x05\x12\x18\n" +
-	"\x14LEAVE_CAUSE_SHUTDOWN\x10\x062\xcf\t\n" +
+	"\x14LEAVE_CAUSE_SHUTDOWN\x10\x062\xa8\n" +
+	"\n" +
 	"\vRoomService\x12]\n" +
 	"\n" +
 	"CreateRoom\x12\x1b.roomd.v1.CreateRoomRequest\x1a\x1c.roomd.v1.CreateRoomResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/rooms\x12[\n" +
@@ -2243,7 +2660,8 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"\bListBans\x12\x19.roomd.v1.ListBansRequest\x1a\x1a.roomd.v1.ListBansResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/bans\x12T\n" +
 	"\x05Unban\x12\x16.roomd.v1.UnbanRequest\x1a\x17.roomd.v1.UnbanResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/bans/{user_id}\x12j\n" +
-	"\tWatchRoom\x12\x1a.roomd.v1.WatchRoomRequest\x1a\x1b.roomd.v1.WatchRoomResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/rooms/{room_id}/events0\x01B\x1cZ\x1aroomd/gen/roomd/v1;roomdv1b\x06proto3"
+	"\tWatchRoom\x12\x1a.roomd.v1.WatchRoomRequest\x1a\x1b.roomd.v1.WatchRoomResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/rooms/{room_id}/events0\x01\x12W\n" +
+	"\tListNodes\x12\x1a.roomd.v1.ListNodesRequest\x1a\x1b.roomd.v1.ListNodesResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/nodesB\x1cZ\x1aroomd/gen/roomd/v1;roomdv1b\x06proto3"
 
 var (
 	file_roomd_v1_room_service_proto_rawDescOnce sync.Once
@@ -2258,7 +2676,7 @@ func file_roomd_v1_room_service_proto_rawDescGZIP() []byte {
 }
 
 var file_roomd_v1_room_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomd_v1_room_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_roomd_v1_room_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_roomd_v1_room_service_proto_goTypes = []any{
 	(LeaveCause)(0),               // 0: roomd.v1.LeaveCause
 	(*Room)(nil),                  // 1: roomd.v1.Room
@@ -2292,15 +2710,18 @@ var file_roomd_v1_room_service_proto_goTypes = []any{
 	(*ClientLeft)(nil),            // 29: roomd.v1.ClientLeft
 	(*MessagePublished)(nil),      // 30: roomd.v1.MessagePublished
 	(*RoomDeleted)(nil),           // 31: roomd.v1.RoomDeleted
-	nil,                           // 32: roomd.v1.Room.MetadataEntry
-	nil,                           // 33: roomd.v1.CreateRoomRequest.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*Node)(nil),                  // 32: roomd.v1.Node
+	(*ListNodesRequest)(nil),      // 33: roomd.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 34: roomd.v1.ListNodesResponse
+	nil,                           // 35: roomd.v1.Room.MetadataEntry
+	nil,                           // 36: roomd.v1.CreateRoomRequest.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
 }
 var file_roomd_v1_room_service_proto_depIdxs = []int32{
-	32, // 0: roomd.v1.Room.metadata:type_name -> roomd.v1.Room.MetadataEntry
-	34, // 1: roomd.v1.Room.create_time:type_name -> google.protobuf.Timestamp
-	34, // 2: roomd.v1.Client.connect_time:type_name -> google.protobuf.Timestamp
-	33, // 3: roomd.v1.CreateRoomRequest.metadata:type_name -> roomd.v1.CreateRoomRequest.MetadataEntry
+	35, // 0: roomd.v1.Room.metadata:type_name -> roomd.v1.Room.MetadataEntry
+	37, // 1: roomd.v1.Room.create_time:type_name -> google.protobuf.Timestamp
+	37, // 2: roomd.v1.Client.connect_time:type_name -> google.protobuf.Timestamp
+	36, // 3: roomd.v1.CreateRoomRequest.metadata:type_name -> roomd.v1.CreateRoomRequest.MetadataEntry
 	1,  // 4: roomd.v1.CreateRoomResponse.room:type_name -> roomd.v1.Room
 	1,  // 5: roomd.v1.GetRoomResponse.room:type_name -> roomd.v1.Room
 	1,  // 6: roomd.v1.ListRoomsResponse.rooms:type_name -> roomd.v1.Room
@@ -2308,11 +2729,11 @@ var file_roomd_v1_room_service_proto_depIdxs = []int32{
 	2,  // 8: roomd.v1.KickClientResponse.client:type_name -> roomd.v1.Client
 	17, // 9: roomd.v1.KickClientResponse.ban:type_name -> roomd.v1.Ban
 	17, // 10: roomd.v1.KickUserResponse.ban:type_name -> roomd.v1.Ban
-	34, // 11: roomd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
-	34, // 12: roomd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 11: roomd.v1.Ban.create_time:type_name -> google.protobuf.Timestamp
+	37, // 12: roomd.v1.Ban.expire_time:type_name -> google.protobuf.Timestamp
 	17, // 13: roomd.v1.ListBansResponse.bans:type_name -> roomd.v1.Ban
 	17, // 14: roomd.v1.UnbanResponse.bans:type_name -> roomd.v1.Ban
-	34, // 15: roomd.v1.WatchRoomResponse.time:type_name -> google.protobuf.Timestamp
+	37, // 15: roomd.v1.WatchRoomResponse.time:type_name -> google.protobuf.Timestamp
 	28, // 16: roomd.v1.WatchRoomResponse.client_joined:type_name -> roomd.v1.ClientJoined
 	29, // 17: roomd.v1.WatchRoomResponse.client_left:type_name -> roomd.v1.ClientLeft
 	30, // 18: roomd.v1.WatchRoomResponse.message_published:type_name -> roomd.v1.MessagePublished
@@ -2320,35 +2741,40 @@ var file_roomd_v1_room_service_proto_depIdxs = []int32{
 	2,  // 20: roomd.v1.ClientJoined.client:type_name -> roomd.v1.Client
 	2,  // 21: roomd.v1.ClientLeft.client:type_name -> roomd.v1.Client
 	0,  // 22: roomd.v1.ClientLeft.cause:type_name -> roomd.v1.LeaveCause
-	3,  // 23: roomd.v1.RoomService.CreateRoom:input_type -> roomd.v1.CreateRoomRequest
-	5,  // 24: roomd.v1.RoomService.GetRoom:input_type -> roomd.v1.GetRoomRequest
-	7,  // 25: roomd.v1.RoomService.ListRooms:input_type -> roomd.v1.ListRoomsRequest
-	9,  // 26: roomd.v1.RoomService.DeleteRoom:input_type -> roomd.v1.DeleteRoomRequest
-	11, // 27: roomd.v1.RoomService.ListClients:input_type -> roomd.v1.ListClientsRequest
-	13, // 28: roomd.v1.RoomService.KickClient:input_type -> roomd.v1.KickClientRequest
-	15, // 29: roomd.v1.RoomService.KickUser:input_type -> roomd.v1.KickUserRequest
-	22, // 30: roomd.v1.RoomService.Publish:input_type -> roomd.v1.PublishRequest
-	24, // 31: roomd.v1.RoomService.SendToClient:input_type -> roomd.v1.SendToClientRequest
-	18, // 32: roomd.v1.RoomService.ListBans:input_type -> roomd.v1.ListBansRequest
-	20, // 33: roomd.v1.RoomService.Unban:input_type -> roomd.v1.UnbanRequest
-	26, // 34: roomd.v1.RoomService.WatchRoom:input_type -> roomd.v1.WatchRoomRequest
-	4,  // 35: roomd.v1.RoomService.CreateRoom:output_type -> roomd.v1.CreateRoomResponse
-	6,  // 36: roomd.v1.RoomService.GetRoom:output_type -> roomd.v1.GetRoomResponse
-	8,  // 37: roomd.v1.RoomService.ListRooms:output_type -> roomd.v1.ListRoomsResponse
-	10, // 38: roomd.v1.RoomService.DeleteRoom:output_type -> roomd.v1.DeleteRoomResponse
-	12, // 39: roomd.v1.RoomService.ListClients:output_type -> roomd.v1.ListClientsResponse
-	14, // 40: roomd.v1.RoomService.KickClient:output_type -> roomd.v1.KickClientResponse
-	16, // 41: roomd.v1.RoomService.KickUser:output_type -> roomd.v1.KickUserResponse
-	23, // 42: roomd.v1.RoomService.Publish:output_type -> roomd.v1.PublishResponse
-	25, // 43: roomd.v1.RoomService.SendToClient:output_type -> roomd.v1.SendToClientResponse
-	19, // 44: roomd.v1.RoomService.ListBans:output_type -> roomd.v1.ListBansResponse
-	21, // 45: roomd.v1.RoomService.Unban:output_type -> roomd.v1.UnbanResponse
-	27, // 46: roomd.v1.RoomService.WatchRoom:output_type -> roomd.v1.WatchRoomResponse
-	35, // [35:47] is the sub-list for method output_type
-	23, // [23:35] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	37, // 23: roomd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
+	37, // 24: roomd.v1.Node.last_heartbeat:type_name -> google.protobuf.Timestamp
+	32, // 25: roomd.v1.ListNodesResponse.nodes:type_name -> roomd.v1.Node
+	3,  // 26: roomd.v1.RoomService.CreateRoom:input_type -> roomd.v1.CreateRoomRequest
+	5,  // 27: roomd.v1.RoomService.GetRoom:input_type -> roomd.v1.GetRoomRequest
+	7,  // 28: roomd.v1.RoomService.ListRooms:input_type -> roomd.v1.ListRoomsRequest
+	9,  // 29: roomd.v1.RoomService.DeleteRoom:input_type -> roomd.v1.DeleteRoomRequest
+	11, // 30: roomd.v1.RoomService.ListClients:input_type -> roomd.v1.ListClientsRequest
+	13, // 31: roomd.v1.RoomService.KickClient:input_type -> roomd.v1.KickClientRequest
+	15, // 32: roomd.v1.RoomService.KickUser:input_type -> roomd.v1.KickUserRequest
+	22, // 33: roomd.v1.RoomService.Publish:input_type -> roomd.v1.PublishRequest
+	24, // 34: roomd.v1.RoomService.SendToClient:input_type -> roomd.v1.SendToClientRequest
+	18, // 35: roomd.v1.RoomService.ListBans:input_type -> roomd.v1.ListBansRequest
+	20, // 36: roomd.v1.RoomService.Unban:input_type -> roomd.v1.UnbanRequest
+	26, // 37: roomd.v1.RoomService.WatchRoom:input_type -> roomd.v1.WatchRoomRequest
+	33, // 38: roomd.v1.RoomService.ListNodes:input_type -> roomd.v1.ListNodesRequest
+	4,  // 39: roomd.v1.RoomService.CreateRoom:output_type -> roomd.v1.CreateRoomResponse
+	6,  // 40: roomd.v1.RoomService.GetRoom:output_type -> roomd.v1.GetRoomResponse
+	8,  // 41: roomd.v1.RoomService.ListRooms:output_type -> roomd.v1.ListRoomsResponse
+	10, // 42: roomd.v1.RoomService.DeleteRoom:output_type -> roomd.v1.DeleteRoomResponse
+	12, // 43: roomd.v1.RoomService.ListClients:output_type -> roomd.v1.ListClientsResponse
+	14, // 44: roomd.v1.RoomService.KickClient:output_type -> roomd.v1.KickClientResponse
+	16, // 45: roomd.v1.RoomService.KickUser:output_type -> roomd.v1.KickUserResponse
+	23, // 46: roomd.v1.RoomService.Publish:output_type -> roomd.v1.PublishResponse
+	25, // 47: roomd.v1.RoomService.SendToClient:output_type -> roomd.v1.SendToClientResponse
+	19, // 48: roomd.v1.RoomService.ListBans:output_type -> roomd.v1.ListBansResponse
+	21, // 49: roomd.v1.RoomService.Unban:output_type -> roomd.v1.UnbanResponse
+	27, // 50: roomd.v1.RoomService.WatchRoom:output_type -> roomd.v1.WatchRoomResponse
+	34, // 51: roomd.v1.RoomService.ListNodes:output_type -> roomd.v1.ListNodesResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_roomd_v1_room_service_proto_init() }
@@ -2365,6 +2791,7 @@ func file_roomd_v1_room_service_proto_init() {
 		(*SendToClientRequest_Text)(nil),
 		(*SendToClientRequest_Binary)(nil),
 	}
+	file_roomd_v1_room_service_proto_msgTypes[25].OneofWrappers = []any{}
 	file_roomd_v1_room_service_proto_msgTypes[26].OneofWrappers = []any{
 		(*WatchRoomResponse_ClientJoined)(nil),
 		(*WatchRoomResponse_ClientLeft)(nil),
@@ -2381,7 +2808,7 @@ func file_roomd_v1_room_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomd_v1_room_service_proto_rawDesc), len(file_roomd_v1_room_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   33,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

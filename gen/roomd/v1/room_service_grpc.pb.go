@@ -31,6 +31,7 @@ const (
 	RoomService_ListBans_FullMethodName     = "/roomd.v1.RoomService/ListBans"
 	RoomService_Unban_FullMethodName        = "/roomd.v1.RoomService/Unban"
 	RoomService_WatchRoom_FullMethodName    = "/roomd.v1.RoomService/WatchRoom"
+	RoomService_ListNodes_FullMethodName    = "/roomd.v1.RoomService/ListNodes"
 )
 
 // RoomServiceClient is the client API for RoomService service.
@@ -78,7 +79,13 @@ type RoomServiceClient interface {
 	Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
+	// With since_seq it first replays the room's messages after that one from
+	// the room's history, then goes on live, with nothing missed or doubled in
+	// between; OUT_OF_RANGE (HTTP 400) when the history cannot.
 	WatchRoom(ctx context.Context, in *WatchRoomRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchRoomResponse], error)
+	// ListNodes lists the nodes serving the rooms, by name: with one roomd,
+	// the one node it is.
+	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 }
 
 type roomServiceClient struct {
@@ -218,6 +225,16 @@ func (c *roomServiceClient) WatchRoom(ctx context.Context, in *WatchRoomRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RoomService_WatchRoomClient = grpc.ServerStreamingClient[WatchRoomResponse]
 
+func (c *roomServiceClient) ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNodesResponse)
+	err := c.cc.Invoke(ctx, RoomService_ListNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RoomServiceServer is the server API for RoomService service.
 // All implementations must embed UnimplementedRoomServiceServer
 // for forward compatibility.
@@ -263,7 +280,13 @@ type RoomServiceServer interface {
 	Unban(context.Context, *UnbanRequest) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
+	// With since_seq it first replays the room's messages after that one from
+	// the room's history, then goes on live, with nothing missed or doubled in
+	// between; OUT_OF_RANGE (HTTP 400) when the history cannot.
 	WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[WatchRoomResponse]) error
+	// ListNodes lists the nodes serving the rooms, by name: with one roomd,
+	// the one node it is.
+	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	mustEmbedUnimplementedRoomServiceServer()
 }
 
@@ -309,6 +332,9 @@ func (UnimplementedRoomServiceServer) Unban(context.Context, *UnbanRequest) (*Un
 }
 func (UnimplementedRoomServiceServer) WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[WatchRoomResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchRoom not implemented")
+}
+func (UnimplementedRoomServiceServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
 }
 func (UnimplementedRoomServiceServer) mustEmbedUnimplementedRoomServiceServer() {}
 func (UnimplementedRoomServiceServer) testEmbeddedByValue()                     {}
@@ -540,6 +566,24 @@ func _RoomService_WatchRoom_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RoomService_WatchRoomServer = grpc.ServerStreamingServer[WatchRoomResponse]
 
+func _RoomService_ListNodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RoomServiceServer).ListNodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RoomService_ListNodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RoomServiceServer).ListNodes(ctx, req.(*ListNodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RoomService_ServiceDesc is the grpc.ServiceDesc for RoomService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -590,6 +634,10 @@ var RoomService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Unban",
 			Handler:    _RoomService_Unban_Handler,
+		},
+		{
+			MethodName: "ListNodes",
+			Handler:    _RoomService_ListNodes_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
