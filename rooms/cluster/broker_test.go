@@ -18,9 +18,9 @@ import (
 	"roomd/rooms/cluster/natstest"
 )
 
-// testNode is one roomd node's core, a Hub carried by the stream broker,
+// busNode is one roomd node's core, a Hub carried by the stream broker,
 // on its own NATS connection.
-type testNode struct {
+type busNode struct {
 	hub    *rooms.Hub
 	broker *Broker
 	calls  *Calls
@@ -46,7 +46,7 @@ func (p *testPeers) set(names ...string) {
 	p.mu.Unlock()
 }
 
-func newTestNode(t *testing.T, url, name string, peers ...*testPeers) *testNode {
+func newBusNode(t *testing.T, url, name string, peers ...*testPeers) *busNode {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -67,7 +67,7 @@ func newTestNode(t *testing.T, url, name string, peers ...*testPeers) *testNode 
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{nc: nc}
+	n := &busNode{nc: nc}
 	n.hub = rooms.NewHub(rooms.Config{NodeName: name, DefaultHistorySize: 100, NewBroker: func(local rooms.Deliverer) rooms.Broker {
 		n.broker = NewBroker(nc, js, stream, epoch, local, slog.New(slog.NewTextHandler(io.Discard, nil)), 5*time.Second)
 		return n.broker
@@ -105,7 +105,7 @@ type member struct {
 	got []*rooms.Message
 }
 
-func (n *testNode) join(t *testing.T, room string, opts rooms.JoinOptions) *member {
+func (n *busNode) join(t *testing.T, room string, opts rooms.JoinOptions) *member {
 	t.Helper()
 	c, err := n.hub.Connect(rooms.ClientInfo{}, &quietTransport{}, true)
 	if err != nil {
@@ -144,7 +144,7 @@ func seqsOf(msgs []*rooms.Message) []uint64 {
 	return out
 }
 
-func publish(t *testing.T, n *testNode, room, text string) rooms.Published {
+func publish(t *testing.T, n *busNode, room, text string) rooms.Published {
 	t.Helper()
 	pub, err := n.hub.Publish(&rooms.Message{RoomID: room, Kind: rooms.Text, Payload: []byte(text)})
 	if err != nil {
@@ -157,7 +157,7 @@ func publish(t *testing.T, n *testNode, room, text string) rooms.Published {
 // every message once, all in the same order, with growing sequences.
 func TestMessagesCrossNodesInOneOrder(t *testing.T) {
 	srv := natstest.Start(t)
-	nodes := []*testNode{newTestNode(t, srv.URL(), "a"), newTestNode(t, srv.URL(), "b"), newTestNode(t, srv.URL(), "c")}
+	nodes := []*busNode{newBusNode(t, srv.URL(), "a"), newBusNode(t, srv.URL(), "b"), newBusNode(t, srv.URL(), "c")}
 	var members []*member
 	for _, n := range nodes {
 		members = append(members, n.join(t, "lobby", rooms.JoinOptions{}), n.join(t, "lobby", rooms.JoinOptions{}))
@@ -195,7 +195,7 @@ func TestMessagesCrossNodesInOneOrder(t *testing.T) {
 // messages were sent: it gets exactly what it missed, no gap.
 func TestResumeOnAnotherNodeAndAfterARestart(t *testing.T) {
 	srv := natstest.Start(t)
-	a, b := newTestNode(t, srv.URL(), "a"), newTestNode(t, srv.URL(), "b")
+	a, b := newBusNode(t, srv.URL(), "a"), newBusNode(t, srv.URL(), "b")
 	m := a.join(t, "r", rooms.JoinOptions{})
 	b.join(t, "r", rooms.JoinOptions{}) // b carries the room already
 	var pubs []rooms.Published
@@ -216,7 +216,7 @@ func TestResumeOnAnotherNodeAndAfterARestart(t *testing.T) {
 		t.Errorf("resume on the other node got %v, want %v", got, want)
 	}
 	// A node that starts now loads the room's history from the stream.
-	c := newTestNode(t, srv.URL(), "c")
+	c := newBusNode(t, srv.URL(), "c")
 	late := c.join(t, "r", rooms.JoinOptions{Resume: true, Since: since.Seq, Epoch: since.Epoch})
 	if got := seqsOf(late.waitFor(t, len(want))); !slices.Equal(got, want) {
 		t.Errorf("resume on a new node got %v, want %v", got, want)
@@ -233,7 +233,7 @@ func TestResumeOnAnotherNodeAndAfterARestart(t *testing.T) {
 // published by a node that reconnected first.
 func TestDeliveryResumesAfterNATSRestarts(t *testing.T) {
 	srv := natstest.Start(t)
-	a, b := newTestNode(t, srv.URL(), "a"), newTestNode(t, srv.URL(), "b")
+	a, b := newBusNode(t, srv.URL(), "a"), newBusNode(t, srv.URL(), "b")
 	onA, onB := a.join(t, "r", rooms.JoinOptions{}), b.join(t, "r", rooms.JoinOptions{})
 	publish(t, a, "r", "before")
 	onB.waitFor(t, 1)
@@ -279,7 +279,7 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 // gap on a node that loads the room afresh, not the new room's messages.
 func TestDeletionMarkEndsTheHistory(t *testing.T) {
 	srv := natstest.Start(t)
-	a := newTestNode(t, srv.URL(), "a")
+	a := newBusNode(t, srv.URL(), "a")
 	a.join(t, "r", rooms.JoinOptions{})
 	before := publish(t, a, "r", "old")
 	if _, err := a.hub.DeleteRoom("r"); err != nil {
@@ -290,7 +290,7 @@ func TestDeletionMarkEndsTheHistory(t *testing.T) {
 	if err := a.broker.MarkDeleted(ctx, "r"); err != nil {
 		t.Fatal(err)
 	}
-	b := newTestNode(t, srv.URL(), "b")
+	b := newBusNode(t, srv.URL(), "b")
 	b.join(t, "r", rooms.JoinOptions{})
 	publish(t, b, "r", "new")
 	c, _ := b.hub.Connect(rooms.ClientInfo{}, &quietTransport{}, true)

@@ -51,7 +51,7 @@ func TestPresenceSpansNodes(t *testing.T) {
 	srv := natstest.Start(t)
 	peers := &testPeers{}
 	peers.set("a", "b", "c")
-	a, b, c := newTestNode(t, srv.URL(), "a", peers), newTestNode(t, srv.URL(), "b", peers), newTestNode(t, srv.URL(), "c", peers)
+	a, b, c := newBusNode(t, srv.URL(), "a", peers), newBusNode(t, srv.URL(), "b", peers), newBusNode(t, srv.URL(), "c", peers)
 	onA := a.join(t, "r", rooms.JoinOptions{})
 	onB := b.join(t, "r", rooms.JoinOptions{})
 	waitEvents(t, onA, []string{"joined " + onB.c.ID()})
@@ -130,7 +130,7 @@ func TestCarriedRoomIsWatchedFromAnotherNode(t *testing.T) {
 	srv := natstest.Start(t)
 	peers := &testPeers{}
 	peers.set("a", "b")
-	a, b := newTestNode(t, srv.URL(), "a", peers), newTestNode(t, srv.URL(), "b", peers)
+	a, b := newBusNode(t, srv.URL(), "a", peers), newBusNode(t, srv.URL(), "b", peers)
 	onA := a.join(t, "r", rooms.JoinOptions{})
 	release, err := b.hub.Carry("r")
 	if err != nil {
