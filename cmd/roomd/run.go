@@ -151,9 +151,20 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		StartedAt: time.Now(),
 	}
 
+	adminRooms := admin.HubRooms(hub, self)
+	if node != nil {
+		startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
+		err := node.Start(startCtx, hub, self)
+		cancelStart()
+		if err != nil {
+			return err
+		}
+		adminRooms = node.Rooms()
+	}
+
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
-		admin.NewServiceWithOptions(admin.HubRooms(hub, self), admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
+		admin.NewServiceWithOptions(adminRooms, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
 		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log})...)
 	// The gateway reaches the same gRPC server in process, without TLS; the
 	// server still checks the token it forwards.

@@ -329,8 +329,11 @@ func (b *Broker) fetch(ctx context.Context, subject string, from, upTo uint64) (
 		return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
 	}
 	var out []*rooms.Message
-	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
+	done := false
+	for !done {
+		// What the stream holds is there now: no waiting for more, and
+		// every batch read to its end, so that none outlives the call.
+		batch, err := cons.FetchNoWait(256)
 		if err != nil {
 			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
 		}
@@ -338,30 +341,30 @@ func (b *Broker) fetch(ctx context.Context, subject string, from, upTo uint64) (
 		for msg := range batch.Messages() {
 			n++
 			meta, err := msg.Metadata()
-			if err != nil {
+			if err != nil || done {
 				continue
 			}
 			seq := meta.Sequence.Stream
 			if seq > upTo {
-				return out, nil
+				done = true
+				continue
 			}
 			out = append(out, decode(roomOfToken(strings.TrimPrefix(msg.Subject(), inPrefix)), seq, msg.Headers(), msg.Data(), meta.Timestamp))
-			if seq == upTo {
-				return out, nil
-			}
+			done = seq == upTo
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) {
 			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
 		}
 		if n == 0 {
 			// Nothing more to read: what upTo named is gone (trimmed
 			// meanwhile), so what was read is all there is.
-			return out, nil
+			break
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, ctx.Err())
 		}
 	}
+	return out, nil
 }
 
 // decode makes a rooms.Message of a stored or republished one. A deletion
@@ -606,8 +609,20 @@ func (b *Broker) publishPresence(p rooms.PresenceEvent) error {
 	return err
 }
 
-// Close stops announcing; what is still queued is not published.
+// Close publishes the joins and leaves still queued, for at most the
+// broker's timeout (a node that stops cleanly tells how its members left),
+// then stops announcing.
 func (b *Broker) Close() {
+	deadline := time.Now().Add(b.timeout)
+	for time.Now().Before(deadline) && b.nc.IsConnected() {
+		b.announcing.mu.Lock()
+		n := len(b.announcing.events)
+		b.announcing.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	select {
 	case <-b.announcing.stop:
 	default:

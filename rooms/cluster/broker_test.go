@@ -75,7 +75,7 @@ func newBusNode(t *testing.T, url, name string, peers ...*testPeers) *busNode {
 	t.Cleanup(n.broker.Close)
 	nc.SetReconnectHandler(func(*nats.Conn) { go n.broker.CatchUp() })
 	if len(peers) > 0 {
-		n.calls, err = StartCalls(nc, n.hub, peers[0].list, 2*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		n.calls, err = StartCalls(nc, n.hub, peers[0].list, nil, 2*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}

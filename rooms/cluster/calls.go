@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"roomd/rooms"
+	"roomd/rooms/admin"
 )
 
 // Admin calls that span nodes are requests over NATS to each node's call
@@ -31,12 +32,14 @@ type Calls struct {
 	maxWait time.Duration
 	log     *slog.Logger
 	sub     *nats.Subscription
+	self    func() admin.NodeInfo // describes this node for ListNodes
 }
 
 // StartCalls answers requests for node on nc. peers lists the nodes a
 // call to all asks; maxWait caps how long any call waits for answers.
-func StartCalls(nc *nats.Conn, hub *rooms.Hub, peers func() []string, maxWait time.Duration, log *slog.Logger) (*Calls, error) {
-	c := &Calls{nc: nc, hub: hub, node: hub.NodeName(), peers: peers, maxWait: maxWait, log: log}
+// self, if not nil, describes this node to ListNodes.
+func StartCalls(nc *nats.Conn, hub *rooms.Hub, peers func() []string, self func() admin.NodeInfo, maxWait time.Duration, log *slog.Logger) (*Calls, error) {
+	c := &Calls{nc: nc, hub: hub, node: hub.NodeName(), peers: peers, self: self, maxWait: maxWait, log: log}
 	sub, err := nc.Subscribe(callPrefix+c.node+".*", func(msg *nats.Msg) {
 		go c.serve(msg) // one slow call must not hold up the next
 	})
@@ -120,6 +123,9 @@ func (c *Calls) serve(msg *nats.Msg) {
 
 // handle runs one op on this node's Hub.
 func (c *Calls) handle(op string, data []byte) (json.RawMessage, error) {
+	if op == opNodeInfo && c.self != nil {
+		return json.Marshal(c.self())
+	}
 	h, ok := handlers[op]
 	if !ok {
 		return nil, fmt.Errorf("unknown cluster call %q (a node of another version?)", op)
@@ -196,6 +202,13 @@ var handlers = map[string]func(h *rooms.Hub, req []byte) (any, error){
 		info, ids, err := h.ClientRooms(r.Client)
 		return clientRoomsReply{Info: info, Rooms: ids}, err
 	},
+	opApplyBan: func(h *rooms.Hub, req []byte) (any, error) {
+		var b rooms.Ban
+		if err := json.Unmarshal(req, &b); err != nil {
+			return nil, err
+		}
+		return h.ApplyBan(b)
+	},
 	opSend: func(h *rooms.Hub, req []byte) (any, error) {
 		var r sendReq
 		if err := json.Unmarshal(req, &r); err != nil {
@@ -213,6 +226,7 @@ const (
 	opKickUser    = "user-kick"
 	opSend        = "client-send"
 	opClientRooms = "client-rooms"
+	opNodeInfo    = "node-info"
 	opApplyBan    = "ban-apply"
 	// opLocalMembers lists a room's members on the node asked only.
 	opLocalMembers = "room-local-members"

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"roomd/rooms"
+	"roomd/rooms/admin"
 )
 
 // Config is what a node needs to join the cluster.
@@ -28,8 +29,9 @@ type Config struct {
 	// CAFile verifies the NATS servers' TLS certificates.
 	CAFile string
 	// Name is this node's name; see DefaultNodeName.
-	Name   string
-	Stream StreamConfig
+	Name     string
+	Stream   StreamConfig
+	Liveness LivenessConfig
 	// CallTimeout caps how long an admin call waits for other nodes (the
 	// call's own deadline, if sooner, wins), and each call to NATS.
 	CallTimeout time.Duration
@@ -69,6 +71,13 @@ type Node struct {
 	epoch  string
 	broker *Broker
 	log    *slog.Logger
+
+	// Set by Start.
+	hub   *rooms.Hub
+	calls *Calls
+	dir   *Directory
+	bans  *Bans
+	live  *Liveness
 }
 
 // Connect connects to NATS and makes sure the stream exists. A NATS that
@@ -170,9 +179,57 @@ func (n *Node) Conn() *nats.Conn { return n.nc }
 // JetStream is the node's JetStream context.
 func (n *Node) JetStream() jetstream.JetStream { return n.js }
 
-// Close drains the NATS connection.
+// Close stops the node's part in the cluster and drains its NATS
+// connection.
 func (n *Node) Close() {
+	if n.broker != nil {
+		n.broker.Close() // the members' leaves first, with how each left
+	}
+	if n.live != nil {
+		n.live.Stop() // then the others drop whoever is left at once
+	}
+	if n.calls != nil {
+		n.calls.Stop()
+	}
+	if n.dir != nil {
+		n.dir.Stop()
+	}
+	if n.bans != nil {
+		n.bans.Stop()
+	}
 	if n.nc != nil {
 		_ = n.nc.Drain()
 	}
 }
+
+// Start wires this node's Hub into the cluster: it refuses a name a live
+// node has, answers other nodes' calls, mirrors the room directory and the
+// bans, and heartbeats. self describes this node's addresses.
+func (n *Node) Start(ctx context.Context, hub *rooms.Hub, self admin.LocalNode) error {
+	n.hub = hub
+	if self.Version == "" {
+		self.Version = admin.BuildVersion()
+	}
+	describe := func() admin.NodeInfo {
+		return admin.NodeInfo{Name: hub.NodeName(), PublicURL: self.PublicURL, AdminGRPC: self.AdminGRPC, AdminHTTP: self.AdminHTTP,
+			StartedAt: self.StartedAt, Clients: hub.ClientCount(), Heartbeat: time.Now(), Version: self.Version}
+	}
+	var err error
+	if n.live, err = NewLiveness(n.nc, hub, describe, n.cfg.Liveness, n.log); err != nil {
+		return err
+	}
+	if n.calls, err = StartCalls(n.nc, hub, n.live.Names, describe, n.cfg.CallTimeout, n.log); err != nil {
+		return fmt.Errorf("cluster calls: %w", err)
+	}
+	n.broker.Roster = n.calls.Roster
+	if n.dir, err = OpenDirectory(ctx, n.js, hub, DirectoryConfig{Replicas: n.cfg.Stream.Replicas, Logger: n.log}); err != nil {
+		return fmt.Errorf("room directory: %w", err)
+	}
+	if n.bans, err = OpenBans(ctx, n.js, hub, BansConfig{Replicas: n.cfg.Stream.Replicas, Logger: n.log}); err != nil {
+		return fmt.Errorf("bans: %w", err)
+	}
+	return n.live.Start()
+}
+
+// Rooms is the admin API's view of the whole cluster, once Start is done.
+func (n *Node) Rooms() admin.Rooms { return adminRooms{n} }
