@@ -106,4 +106,3 @@ func (p *roomdProcess) wait(t *testing.T, d time.Duration) {
 		t.Fatalf("roomd did not exit within %v", d)
 	}
 }
-
