@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	roomdv1 "roomd/gen/roomd/v1"
 	"roomd/rooms/cluster/natstest"
 )
 
@@ -16,11 +22,42 @@ func startNode(t *testing.T, url, name string, args ...string) *testServer {
 	return startServer(t, append([]string{"-nats-url", url, "-node-name", name, "-cluster-call-timeout", "1s"}, args...)...)
 }
 
+// startNodes runs a node of each name and waits until each knows them all.
+func startNodes(t *testing.T, url string, names ...string) []*testServer {
+	t.Helper()
+	var nodes []*testServer
+	for _, name := range names {
+		nodes = append(nodes, startNode(t, url, name))
+	}
+	for _, n := range nodes {
+		waitNodes(t, n, len(names))
+	}
+	return nodes
+}
+
+// waitNodes waits until s lists n live nodes.
+func waitNodes(t *testing.T, s *testServer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := s.admin.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+		cancel()
+		if err == nil && len(resp.GetNodes()) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s lists %v (%v), want %d nodes", s.node, resp.GetNodes(), err, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Raw members on three nodes, writing at once: each gets every message of
 // the others once, and all see one order.
 func TestClusterRelaysRawMessagesInOneOrder(t *testing.T) {
 	nats := natstest.Start(t)
-	nodes := []*testServer{startNode(t, nats.URL(), "a"), startNode(t, nats.URL(), "b"), startNode(t, nats.URL(), "c")}
+	nodes := startNodes(t, nats.URL(), "a", "b", "c")
 	var conns []*websocket.Conn
 	for _, n := range nodes {
 		conns = append(conns, n.dial(t, "chat", "user=u"))
@@ -71,5 +108,131 @@ func waitMembers(t *testing.T, s *testServer, room string, n int) {
 			t.Fatalf("room %s has %d members (HTTP %d), want %d", room, got.Room.ClientCount, status, n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func grpcCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Rooms made through the API on one node are on every node; two nodes
+// making one at once give one success; deleting it on a third closes its
+// raw members on every node with 4001.
+func TestClusterRoomsCreatedAnywhereAreEverywhere(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := grpcCtx(t)
+	if _, err := a.admin.CreateRoom(ctx, &roomdv1.CreateRoomRequest{RoomId: "made", MaxClients: 10, Metadata: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.admin.GetRoom(ctx, &roomdv1.GetRoomRequest{RoomId: "made"})
+	if err != nil || got.GetRoom().GetMaxClients() != 10 || got.GetRoom().GetMetadata()["k"] != "v" || got.GetRoom().GetAutoCreated() {
+		t.Fatalf("GetRoom on b: %v %v", got, err)
+	}
+	// Raw members on b and c, without -auto-create needed: the room is there.
+	onB, onC := b.dial(t, "made", ""), c.dial(t, "made", "")
+	waitMembers(t, a, "made", 2)
+
+	// The create race: one success among the three nodes, the rest AlreadyExists.
+	var wg sync.WaitGroup
+	var ok, exists atomic.Int32
+	for _, n := range []*testServer{a, b, c, a, b, c} {
+		wg.Go(func() {
+			_, err := n.admin.CreateRoom(ctx, &roomdv1.CreateRoomRequest{RoomId: "race"})
+			switch status.Code(err) {
+			case codes.OK:
+				ok.Add(1)
+			case codes.AlreadyExists:
+				exists.Add(1)
+			default:
+				t.Errorf("create race: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || exists.Load() != 5 {
+		t.Errorf("create race: %d successes, %d AlreadyExists; want 1 and 5", ok.Load(), exists.Load())
+	}
+
+	del, err := c.admin.DeleteRoom(ctx, &roomdv1.DeleteRoomRequest{RoomId: "made"})
+	if err != nil || del.GetRemovedCount() != 2 || del.GetDisconnectedCount() != 2 || del.GetPartial() {
+		t.Fatalf("DeleteRoom on c: %v %v, want 2 removed and disconnected", del, err)
+	}
+	for _, ws := range []*websocket.Conn{onB, onC} {
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, 4001) {
+			t.Errorf("a member of the deleted room got %v, want close 4001", err)
+		}
+	}
+	if _, err := a.admin.GetRoom(ctx, &roomdv1.GetRoomRequest{RoomId: "made"}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetRoom after the delete: %v, want NotFound", err)
+	}
+}
+
+// The admin API of any node lists, kicks, sends to and bans the clients of
+// every node.
+func TestClusterAdminReachesEveryNode(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := grpcCtx(t)
+	conns := map[string]*websocket.Conn{"a": a.dial(t, "hall", "user=ann"), "b": b.dial(t, "hall", "user=bob"), "c": c.dial(t, "hall", "user=cat")}
+	waitMembers(t, a, "hall", 3)
+
+	list, err := a.admin.ListClients(ctx, &roomdv1.ListClientsRequest{RoomId: "hall"})
+	if err != nil || list.GetPartial() || len(list.GetClients()) != 3 {
+		t.Fatalf("ListClients on a: %v %v", list, err)
+	}
+	byUser := map[string]*roomdv1.Client{}
+	for _, cl := range list.GetClients() {
+		byUser[cl.GetUserId()] = cl
+		if want := map[string]string{"ann": "a", "bob": "b", "cat": "c"}[cl.GetUserId()]; cl.GetNode() != want {
+			t.Errorf("client of %s listed on node %q, want %q", cl.GetUserId(), cl.GetNode(), want)
+		}
+	}
+	if rooms, err := b.admin.ListRooms(ctx, &roomdv1.ListRoomsRequest{}); err != nil || len(rooms.GetRooms()) != 1 || rooms.GetRooms()[0].GetClientCount() != 3 {
+		t.Errorf("ListRooms on b: %v %v, want hall with 3 clients", rooms, err)
+	}
+
+	// Send to bob (on b) from c.
+	if _, err := c.admin.SendToClient(ctx, &roomdv1.SendToClientRequest{ClientId: byUser["bob"].GetClientId(), Payload: &roomdv1.SendToClientRequest_Text{Text: "psst"}}); err != nil {
+		t.Fatal(err)
+	}
+	conns["b"].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, data, err := conns["b"].ReadMessage(); err != nil || string(data) != "psst" {
+		t.Fatalf("bob got %q, %v", data, err)
+	}
+	// Kick cat (on c) from a.
+	if _, err := a.admin.KickClient(ctx, &roomdv1.KickClientRequest{ClientId: byUser["cat"].GetClientId(), Reason: "out"}); err != nil {
+		t.Fatal(err)
+	}
+	conns["c"].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := conns["c"].ReadMessage(); !websocket.IsCloseError(err, 4000) {
+		t.Fatalf("cat got %v, want close 4000", err)
+	}
+	// Ban bob (on b) from c: closed within a second, and refused on a.
+	start := time.Now()
+	ban, err := c.admin.KickUser(ctx, &roomdv1.KickUserRequest{UserId: "bob", RoomId: "hall", Reason: "spam", BanSeconds: 60})
+	if err != nil || ban.GetKickedCount() != 1 || ban.GetPartial() {
+		t.Fatalf("ban bob: %v %v, want 1 kicked", ban, err)
+	}
+	conns["b"].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := conns["b"].ReadMessage(); !websocket.IsCloseError(err, 4000) || time.Since(start) > time.Second {
+		t.Fatalf("bob got %v after %v, want close 4000 within 1s", err, time.Since(start))
+	}
+	// Refused after the upgrade, as a browser can read a close code.
+	if ws, _, err := a.tryDial("hall", "user=bob"); err == nil {
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, 4403) {
+			t.Errorf("banned bob joining on a got %v, want close 4403", err)
+		}
+		ws.Close()
+	}
+	bans, err := b.admin.ListBans(ctx, &roomdv1.ListBansRequest{})
+	if err != nil || len(bans.GetBans()) != 1 || bans.GetBans()[0].GetUserId() != "bob" {
+		t.Errorf("ListBans on b: %v %v", bans, err)
 	}
 }

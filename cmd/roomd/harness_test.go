@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms"
 )
 
 // TestMain fails the package if any goroutine outlives the tests: every
@@ -61,6 +63,7 @@ type testServer struct {
 	public   string // host:port of the WebSocket listener
 	adminURL string // http://host:port of the REST gateway
 	grpcAddr string
+	node     string // the node's name, in its client ids
 	admin    roomdv1.RoomServiceClient
 	token    string // admin bearer token that admin and rest send if not empty; from -admin-token
 	logs     *syncBuffer
@@ -100,6 +103,7 @@ func startServer(t *testing.T, args ...string) *testServer {
 		public:   l.public.String(),
 		adminURL: "http://" + l.adminHTTP.String(),
 		grpcAddr: l.adminGRPC.String(),
+		node:     cmp.Or(cfg.cluster.nodeName, rooms.DefaultNodeName),
 		admin:    roomdv1.NewRoomServiceClient(conn),
 		token:    cfg.adminToken,
 		logs:     logs,

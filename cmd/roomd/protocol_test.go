@@ -57,7 +57,7 @@ func dialSession(t *testing.T, s *testServer, query string) *sessionClient {
 	}
 	c := &sessionClient{t: t, ws: ws}
 	w := c.next()
-	if w.str("type") != "welcome" || w.str("protocol") != "roomd.v1.json" || !isLocalClientID(w.str("clientId")) {
+	if node, _ := rooms.NodeOfClientID(w.str("clientId")); w.str("type") != "welcome" || w.str("protocol") != "roomd.v1.json" || node != s.node {
 		t.Fatalf("first frame %v, want welcome", w)
 	}
 	c.clientID, c.userID = w.str("clientId"), w.str("userId")

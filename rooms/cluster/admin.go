@@ -160,22 +160,25 @@ func (a adminRooms) DeleteRoom(ctx context.Context, roomID string) (rooms.Delete
 	if err := rooms.ValidateRoomID(roomID); err != nil {
 		return rooms.DeleteResult{}, admin.Coverage{}, err
 	}
-	// Out of the directory first, so that no node mirrors it back; a
-	// room made by joining is in no directory.
-	dirErr := a.n.dir.Delete(ctx, roomID)
-	if dirErr != nil && !errors.Is(dirErr, rooms.ErrRoomNotFound) {
-		return rooms.DeleteResult{}, admin.Coverage{}, dirErr
-	}
+	// Every node deletes its part now, counting its members; then the
+	// directory forgets a room made through the API, which a node that
+	// did not answer follows when it can.
 	answers, unreachable := all[deleteReply](ctx, a.n.calls, opDeleteRoom, roomReq{Room: roomID})
 	cov := coverage(unreachable)
 	var res rooms.DeleteResult
-	found := dirErr == nil
+	found := false
 	for _, ans := range answers {
 		if ans.err == nil && ans.result.Found {
 			found = true
 			res.Removed += ans.result.Result.Removed
 			res.Disconnected += ans.result.Result.Disconnected
 		}
+	}
+	switch err := a.n.dir.Delete(ctx, roomID); {
+	case err == nil:
+		found = true
+	case !errors.Is(err, rooms.ErrRoomNotFound):
+		return res, cov, err
 	}
 	if !found {
 		return rooms.DeleteResult{}, cov, notFoundOn(roomID, cov)

@@ -25,6 +25,9 @@ import (
 const (
 	heartbeatPrefix = "roomd.heartbeat."
 	leavingPrefix   = "roomd.leaving."
+	// helloSubject asks every node to beat at once: a node that starts
+	// learns who is alive without waiting a heartbeat interval.
+	helloSubject = "roomd.hello"
 )
 
 // LivenessConfig times the heartbeats.
@@ -77,7 +80,7 @@ func (l *Liveness) Start() error {
 	for _, s := range []struct {
 		subject string
 		handle  nats.MsgHandler
-	}{{heartbeatPrefix + "*", l.heard}, {leavingPrefix + "*", l.left}} {
+	}{{heartbeatPrefix + "*", l.heard}, {leavingPrefix + "*", l.left}, {helloSubject, func(*nats.Msg) { l.beat() }}} {
 		sub, err := l.nc.Subscribe(s.subject, s.handle)
 		if err != nil {
 			for _, sub := range l.subs {
@@ -87,7 +90,8 @@ func (l *Liveness) Start() error {
 		}
 		l.subs = append(l.subs, sub)
 	}
-	l.beat()
+	_ = l.nc.Publish(helloSubject, nil)
+	_ = l.nc.FlushTimeout(l.cfg.HeartbeatInterval)
 	l.stopped.Add(1)
 	go l.run()
 	return nil
