@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,5 +235,95 @@ func TestClusterAdminReachesEveryNode(t *testing.T) {
 	bans, err := b.admin.ListBans(ctx, &roomdv1.ListBansRequest{})
 	if err != nil || len(bans.GetBans()) != 1 || bans.GetBans()[0].GetUserId() != "bob" {
 		t.Errorf("ListBans on b: %v %v", bans, err)
+	}
+}
+
+// A node frozen (SIGSTOP) does not hold up the others' admin calls: they
+// answer within the deadline with what the live nodes said, partial, and
+// name the frozen node. Killed (SIGKILL), its members leave every room on
+// the other nodes within 15 s, each once, as dropped (1006).
+func TestClusterFrozenAndKilledNode(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b")
+	a, b := nodes[0], nodes[1]
+	proc := startProcess(t, "-nats-url", nats.URL(), "-node-name", "c", "-cluster-call-timeout", "1s")
+	c := proc.server("c")
+	waitNodes(t, a, 3)
+	waitNodes(t, c, 3)
+
+	onA := dialSession(t, a, "user=ann")
+	onA.mustAck(map[string]any{"op": "join", "room": "hall"})
+	b.dial(t, "hall", "user=bob")
+	onC := dialSession(t, c, "user=cat")
+	onC.mustAck(map[string]any{"op": "join", "room": "hall"})
+	waitMembers(t, a, "hall", 3)
+	for _, who := range []string{"bob", "cat"} {
+		if f := onA.nextOf("presence"); f.str("event") != "joined" || f.str("userId") != who {
+			t.Fatalf("ann heard %v, want %s joined", f, who)
+		}
+	}
+	watchCtx, cancelWatch := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelWatch()
+	watch, err := a.admin.WatchRoom(watchCtx, &roomdv1.WatchRoomRequest{RoomId: "hall"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
+
+	proc.signal(syscall.SIGSTOP)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := a.admin.ListClients(ctx, &roomdv1.ListClientsRequest{RoomId: "hall"})
+	took := time.Since(start)
+	if err != nil || !list.GetPartial() || fmt.Sprint(list.GetUnreachableNodes()) != "[c]" || len(list.GetClients()) != 2 {
+		t.Fatalf("ListClients with c frozen: %v %v, want ann and bob, partial, c unreachable", list, err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("ListClients with c frozen took %v; the cap is 1s", took)
+	}
+	room, err := b.admin.GetRoom(ctx, &roomdv1.GetRoomRequest{RoomId: "hall"})
+	if err != nil || !room.GetPartial() || room.GetRoom().GetClientCount() != 2 {
+		t.Errorf("GetRoom with c frozen: %v %v, want 2 clients, partial", room, err)
+	}
+
+	proc.signal(syscall.SIGKILL)
+	proc.wait(t, 10*time.Second)
+	killed := time.Now()
+	f := onA.nextOfWithin("presence", 20*time.Second)
+	if f.str("event") != "left" || f.str("userId") != "cat" || time.Since(killed) > 15*time.Second {
+		t.Fatalf("ann heard %v %v after the kill, want cat left within 15s", f, time.Since(killed))
+	}
+	for {
+		ev, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left := ev.GetClientLeft(); left != nil {
+			if left.GetClient().GetUserId() != "cat" || left.GetCloseCode() != 1006 || left.GetCause() != roomdv1.LeaveCause_LEAVE_CAUSE_DROPPED {
+				t.Fatalf("watch on a: %v, want cat dropped with 1006", left)
+			}
+			break
+		}
+	}
+	list, err = a.admin.ListClients(grpcCtx(t), &roomdv1.ListClientsRequest{RoomId: "hall"})
+	if err != nil || list.GetPartial() || len(list.GetClients()) != 2 {
+		t.Errorf("ListClients after c died: %v %v, want ann and bob, whole", list, err)
+	}
+	// Once: nothing more about cat reaches ann.
+	onA.send(map[string]any{"op": "members", "room": "hall"})
+	for {
+		f := onA.next()
+		if f.str("type") == "presence" {
+			t.Fatalf("ann heard %v after cat's leave", f)
+		}
+		if f.str("type") == "ack" {
+			if f.num("memberCount") != 2 {
+				t.Errorf("members after c died: %v", f)
+			}
+			break
+		}
 	}
 }

@@ -106,3 +106,8 @@ func (p *roomdProcess) wait(t *testing.T, d time.Duration) {
 		t.Fatalf("roomd did not exit within %v", d)
 	}
 }
+
+// server is p as the tests' helpers take a server (dial, dialSession).
+func (p *roomdProcess) server(node string) *testServer {
+	return &testServer{public: p.public, adminURL: p.adminURL, grpcAddr: p.grpcAddr, node: node, admin: p.admin, logs: p.logs}
+}

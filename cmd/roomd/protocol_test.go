@@ -453,3 +453,23 @@ func TestProtocolRateLimitAndServerLimits(t *testing.T) {
 	}
 	expectClose(t, c.ws, websocket.ClosePolicyViolation, "rate limit: more than 1 messages per second")
 }
+
+// nextOfWithin is nextOf with a longer wait for each frame.
+func (c *sessionClient) nextOfWithin(typ string, d time.Duration) frameOf {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		c.ws.SetReadDeadline(deadline)
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		var f frameOf
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.t.Fatalf("server frame %q: %v", data, err)
+		}
+		if f.str("type") == typ {
+			return f
+		}
+	}
+}
