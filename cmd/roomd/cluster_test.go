@@ -327,3 +327,150 @@ func TestClusterFrozenAndKilledNode(t *testing.T) {
 		}
 	}
 }
+
+// publishText publishes through the client protocol and returns the seq
+// the server acked.
+func publishText(c *sessionClient, room, text string) uint64 {
+	c.t.Helper()
+	return c.mustAck(map[string]any{"op": "publish", "room": room, "data": map[string]any{"text": text}}).num("seq")
+}
+
+// texts takes n room messages from c and returns their texts and seqs.
+func texts(c *sessionClient, n int) (got []string, seqs []uint64) {
+	c.t.Helper()
+	for len(got) < n {
+		f := c.nextOf("message")
+		data, _ := f["data"].(map[string]any)
+		text, _ := data["text"].(string)
+		got, seqs = append(got, text), append(seqs, f.num("seq"))
+	}
+	return got, seqs
+}
+
+// A client resumes on another node, and on a node that restarted: it gets
+// exactly what it missed, in order, with no gap.
+func TestClusterResumeOnAnotherNodeAndAfterARestart(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b")
+	a, b := nodes[0], nodes[1]
+	writer := dialSession(t, b, "user=wri")
+	writer.mustAck(map[string]any{"op": "join", "room": "news"})
+	reader := dialSession(t, a, "user=rea")
+	ack := reader.mustAck(map[string]any{"op": "join", "room": "news"})
+	epoch := ack.str("epoch")
+	publishText(writer, "news", "1")
+	_, seqs := texts(reader, 1)
+	reader.ws.Close() // a's member goes away...
+	var missed []string
+	for _, s := range []string{"2", "3", "4"} {
+		publishText(writer, "news", s)
+		missed = append(missed, s)
+	}
+	// ...and comes back on b.
+	back := dialSession(t, b, "user=rea")
+	resumed := back.mustAck(map[string]any{"op": "join", "room": "news", "since": seqs[0], "epoch": epoch})
+	if got, _ := texts(back, 3); fmt.Sprint(got) != fmt.Sprint(missed) || resumed.num("replayed") != 3 {
+		t.Fatalf("resumed on b: %v (ack %v), want %v", got, resumed, missed)
+	}
+
+	// Node a restarts (same name); the room's history is in the stream.
+	a.stop()
+	a2 := startNode(t, nats.URL(), "a")
+	again := dialSession(t, a2, "user=rea")
+	ack2 := again.mustAck(map[string]any{"op": "join", "room": "news", "since": seqs[0], "epoch": epoch})
+	if got, _ := texts(again, 3); fmt.Sprint(got) != fmt.Sprint(missed) || ack2.num("replayed") != 3 {
+		t.Fatalf("resumed on the restarted node: %v (ack %v), want %v", got, ack2, missed)
+	}
+}
+
+// NATS restarts: while it is down a publish is refused with the protocol's
+// unavailable code; once it is back the nodes reconnect by themselves and
+// messages cross between them again.
+func TestClusterRidesOutANATSRestart(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b")
+	a, b := nodes[0], nodes[1]
+	onA := dialSession(t, a, "user=ann")
+	onA.mustAck(map[string]any{"op": "join", "room": "r"})
+	onB := dialSession(t, b, "user=bob")
+	onB.mustAck(map[string]any{"op": "join", "room": "r"})
+	publishText(onA, "r", "before")
+	if got, _ := texts(onB, 1); got[0] != "before" {
+		t.Fatalf("bob got %v", got)
+	}
+	nats.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f, _ := onA.do(map[string]any{"op": "publish", "room": "r", "data": map[string]any{"text": "lost"}})
+		if f.str("type") == "error" {
+			if f.str("code") != "unavailable" {
+				t.Fatalf("publish with NATS down: %v, want unavailable", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("publishes kept succeeding with NATS down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	nats.Start()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		f, _ := onA.do(map[string]any{"op": "publish", "room": "r", "data": map[string]any{"text": "after"}})
+		if f.str("type") == "ack" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publishing did not come back: %v", f)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		got, _ := texts(onB, 1)
+		if got[0] == "after" {
+			break
+		}
+		if got[0] != "lost" {
+			t.Fatalf("bob got %q", got[0])
+		}
+	}
+}
+
+// On a NATS cluster of three with three replicas, one NATS server stops
+// and the rooms keep working across nodes.
+func TestClusterSurvivesANATSServerStopping(t *testing.T) {
+	natsCluster := natstest.StartCluster(t, 3)
+	var nodes []*testServer
+	for i, name := range []string{"a", "b"} {
+		// Each node on its own NATS server, all three known for reconnects.
+		url := natsCluster.Servers[i].URL() + "," + natsCluster.URLs()
+		nodes = append(nodes, startNode(t, url, name, "-nats-replicas", "3"))
+	}
+	waitNodes(t, nodes[0], 2)
+	onA := dialSession(t, nodes[0], "user=ann")
+	onA.mustAck(map[string]any{"op": "join", "room": "r"})
+	onB := dialSession(t, nodes[1], "user=bob")
+	onB.mustAck(map[string]any{"op": "join", "room": "r"})
+	publishText(onA, "r", "one")
+	if got, _ := texts(onB, 1); got[0] != "one" {
+		t.Fatalf("bob got %v", got)
+	}
+	natsCluster.Servers[2].Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f, _ := onB.do(map[string]any{"op": "publish", "room": "r", "data": map[string]any{"text": "two"}})
+		if f.str("type") == "ack" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no publish after a NATS server stopped: %v", f)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		got, _ := texts(onA, 1)
+		if got[0] == "two" {
+			break
+		}
+	}
+}
