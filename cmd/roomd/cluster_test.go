@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"syscall"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	roomdv1 "roomd/gen/roomd/v1"
 	"roomd/rooms/cluster/natstest"
@@ -472,5 +475,92 @@ func TestClusterSurvivesANATSServerStopping(t *testing.T) {
 		if got[0] == "two" {
 			break
 		}
+	}
+}
+
+// A second live node with a name in use is refused at start, saying why.
+func TestClusterRefusesADuplicateNodeName(t *testing.T) {
+	nats := natstest.Start(t)
+	startNode(t, nats.URL(), "a")
+	var stderr syncBuffer
+	code := roomd(context.Background(), []string{"-nats-url", nats.URL(), "-node-name", "a",
+		"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0"},
+		func(string) string { return "" }, io.Discard, &stderr)
+	if code != exitCannotStart || !strings.Contains(stderr.String(), `roomd: node name "a" is in use by a live node`) {
+		t.Fatalf("exit %d, stderr %q; want %d and the name in use", code, stderr.String(), exitCannotStart)
+	}
+}
+
+// ListNodes on any node describes every node; a message published through
+// the admin API of one node reaches members on the others; a room with
+// presence off tells no member of joins and leaves on any node.
+func TestClusterNodesPublishAndPresenceOff(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b", "c")
+	ctx := grpcCtx(t)
+	list, err := nodes[1].admin.ListNodes(ctx, &roomdv1.ListNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range list.GetNodes() {
+		want := nodes[i]
+		if n.GetName() != want.node || n.GetPublicUrl() != "http://"+want.public || n.GetAdminGrpcAddr() != want.grpcAddr ||
+			n.GetVersion() == "" || n.GetStartTime() == nil || time.Since(n.GetLastHeartbeat().AsTime()) > 5*time.Second {
+			t.Errorf("node %d listed as %v", i, n)
+		}
+	}
+
+	if _, err := nodes[0].admin.CreateRoom(ctx, &roomdv1.CreateRoomRequest{RoomId: "stage", Presence: proto.Bool(false)}); err != nil {
+		t.Fatal(err)
+	}
+	var sessions []*sessionClient
+	for _, n := range nodes {
+		s := dialSession(t, n, "")
+		s.mustAck(map[string]any{"op": "join", "room": "stage"})
+		sessions = append(sessions, s)
+	}
+	waitMembers(t, nodes[0], "stage", 3)
+	pub, err := nodes[2].admin.Publish(ctx, &roomdv1.PublishRequest{RoomId: "stage", Payload: &roomdv1.PublishRequest_Text{Text: "hello all"}})
+	if err != nil || pub.GetSeq() == 0 || pub.GetEpoch() == "" {
+		t.Fatalf("Publish on c: %v %v", pub, err)
+	}
+	for i, s := range sessions {
+		// The first frame after the joins is the message: no presence.
+		f := s.next()
+		if f.str("type") != "message" || f.num("seq") != pub.GetSeq() {
+			t.Errorf("member on node %d got %v first, want the message %d", i, f, pub.GetSeq())
+		}
+	}
+}
+
+// max_clients holds across nodes: members on several nodes fill it, and a
+// join on any node past it is refused (room full).
+func TestClusterMaxClientsSpansNodes(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b")
+	ctx := grpcCtx(t)
+	if _, err := nodes[0].admin.CreateRoom(ctx, &roomdv1.CreateRoomRequest{RoomId: "small", MaxClients: 2}); err != nil {
+		t.Fatal(err)
+	}
+	nodes[0].dial(t, "small", "")
+	nodes[1].dial(t, "small", "")
+	waitMembers(t, nodes[0], "small", 2)
+	// The second node hears of the first's member a moment later.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ws, resp, err := nodes[1].tryDial("small", "")
+		if err != nil && resp != nil && resp.StatusCode == 429 {
+			break
+		}
+		if err == nil {
+			ws.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a third member joined a room of two on node b: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, resp, err := nodes[0].tryDial("small", ""); err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Errorf("a third member on node a: %v, want 429", err)
 	}
 }
