@@ -24,6 +24,7 @@ type clusterConfig struct {
 	replicas       int
 	historyPerRoom int
 	callTimeout    time.Duration
+	nodeTimeout    time.Duration
 }
 
 func (c *clusterConfig) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (c *clusterConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nodeName, "node-name", "", "this node's name, in its client ids and the admin API (lowercase letters, digits and -); default: the host name and a short random suffix with -nats-url, \"local\" without")
 	fs.IntVar(&c.replicas, "nats-replicas", 1, "NATS servers that keep each copy of the room stream and buckets: 1 for one NATS server, 3 for a NATS cluster")
 	fs.IntVar(&c.historyPerRoom, "nats-history-per-room", 1000, "with -nats-url, messages the stream keeps per room at most (a room's history_size is capped by it)")
+	fs.DurationVar(&c.nodeTimeout, "cluster-node-timeout", 10*time.Second, "with -nats-url, how long a node may stay silent (nodes heartbeat every second) before the others take it for dead and remove its members from their rooms")
 	fs.DurationVar(&c.callTimeout, "cluster-call-timeout", 2*time.Second, "with -nats-url, the longest an admin call waits for other nodes (the call's own deadline, if sooner, wins); those that have not answered are listed as unreachable_nodes")
 }
 
@@ -57,6 +59,8 @@ func (c clusterConfig) validate() error {
 		return fmt.Errorf("-nats-history-per-room must be 1 to %d, got %d", rooms.MaxHistorySize, c.historyPerRoom)
 	case c.callTimeout <= 0:
 		return fmt.Errorf("-cluster-call-timeout must be positive")
+	case c.nodeTimeout < 2*time.Second:
+		return fmt.Errorf("-cluster-node-timeout must be at least 2s (two heartbeats), got %v", c.nodeTimeout)
 	}
 	return nil
 }
@@ -79,7 +83,7 @@ func (cfg config) connectCluster(ctx context.Context, name string, log *slog.Log
 	c := cfg.cluster
 	return cluster.Connect(ctx, cluster.Config{
 		URL: c.natsURL, User: c.natsUser, Password: c.natsPassword, CredsFile: c.natsCreds, CAFile: c.natsCA,
-		Name: name, CallTimeout: c.callTimeout, Log: log,
+		Name: name, CallTimeout: c.callTimeout, Log: log, Liveness: cluster.LivenessConfig{DeadAfter: c.nodeTimeout},
 		Stream: cluster.StreamConfig{Replicas: c.replicas, HistoryPerRoom: c.historyPerRoom,
 			MaxBytes: cfg.historyBytes, MaxMessageBytes: int(cfg.maxMessageBytes)},
 	})

@@ -250,6 +250,7 @@ func TestClusterFrozenAndKilledNode(t *testing.T) {
 	nodes := startNodes(t, nats.URL(), "a", "b")
 	a, b := nodes[0], nodes[1]
 	proc := startProcess(t, "-nats-url", nats.URL(), "-node-name", "c", "-cluster-call-timeout", "1s")
+	// a and b take c for dead after the default 10 s of silence.
 	c := proc.server("c")
 	waitNodes(t, a, 3)
 	waitNodes(t, c, 3)
