@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats-server/v2/server"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -564,4 +565,20 @@ func TestClusterMaxClientsSpansNodes(t *testing.T) {
 	if _, resp, err := nodes[0].tryDial("small", ""); err == nil || resp == nil || resp.StatusCode != 429 {
 		t.Errorf("a third member on node a: %v, want 429", err)
 	}
+}
+
+// A NATS that requires a user and password: roomd connects with
+// -nats-user and -nats-password, and without them refuses to start,
+// saying why.
+func TestClusterNATSCredentials(t *testing.T) {
+	nats := natstest.StartWith(t, func(o *server.Options) { o.Username, o.Password = "roomd", "s3cret" })
+	var stderr syncBuffer
+	code := roomd(context.Background(), []string{"-nats-url", nats.URL(), "-node-name", "x",
+		"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0"},
+		func(string) string { return "" }, io.Discard, &stderr)
+	if code != exitCannotStart || !strings.Contains(strings.ToLower(stderr.String()), "authorization") {
+		t.Fatalf("without credentials: exit %d, %q; want %d and an authorization error", code, stderr.String(), exitCannotStart)
+	}
+	n := startNode(t, nats.URL(), "a", "-nats-user", "roomd", "-nats-password", "s3cret")
+	waitNodes(t, n, 1)
 }

@@ -30,9 +30,16 @@ type Server struct {
 }
 
 // Start runs one standalone server and stops it when the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartWith(t, nil) }
+
+// StartWith is Start with options changed by configure first (for
+// example a user and password the server requires).
+func StartWith(t testing.TB, configure func(*server.Options)) *Server {
 	t.Helper()
 	s := &Server{t: t, opts: baseOptions(t, "n1")}
+	if configure != nil {
+		configure(&s.opts)
+	}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
