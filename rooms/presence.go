@@ -233,3 +233,39 @@ func (h *Hub) ClientRooms(clientID string) (ClientInfo, []string, error) {
 	info.RoomID = ids[0]
 	return info, ids, nil
 }
+
+// RoomIDs lists the rooms this node carries.
+func (h *Hub) RoomIDs() []string {
+	var ids []string
+	for i := range h.rooms {
+		s := &h.rooms[i]
+		s.mu.RLock()
+		for id := range s.rooms {
+			ids = append(ids, id)
+		}
+		s.mu.RUnlock()
+	}
+	return ids
+}
+
+// AdoptRemoteMembers lists members of another node in a room's roster
+// again, telling this node's session members and watchers that each
+// joined: the node was taken for dead (PurgeNode) and is back, its members
+// still connected.
+func (h *Hub) AdoptRemoteMembers(roomID string, members []ClientInfo) (added int) {
+	r := h.lookup(roomID)
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	for _, info := range members {
+		p := PresenceEvent{RoomID: roomID, Joined: true, Client: info, Time: now}
+		if r.applyRemotePresenceLocked(p) {
+			r.tellPresenceLocked(p)
+			added++
+		}
+	}
+	return added
+}

@@ -244,17 +244,20 @@ func TestClusterAdminReachesEveryNode(t *testing.T) {
 
 // A node frozen (SIGSTOP) does not hold up the others' admin calls: they
 // answer within the deadline with what the live nodes said, partial, and
-// name the frozen node. Killed (SIGKILL), its members leave every room on
-// the other nodes within 15 s, each once, as dropped (1006).
+// name the frozen node. Silent past -cluster-node-timeout, it is taken for
+// dead: its members leave every room on the other nodes, each once, as
+// dropped (1006). Back (SIGCONT), its members are listed again; killed
+// (SIGKILL), they leave again.
 func TestClusterFrozenAndKilledNode(t *testing.T) {
 	nats := natstest.Start(t)
-	nodes := startNodes(t, nats.URL(), "a", "b")
-	a, b := nodes[0], nodes[1]
-	proc := startProcess(t, "-nats-url", nats.URL(), "-node-name", "c", "-cluster-call-timeout", "1s")
-	// a and b take c for dead after the default 10 s of silence.
+	const timeout = "3s"
+	a := startNode(t, nats.URL(), "a", "-cluster-node-timeout", timeout)
+	b := startNode(t, nats.URL(), "b", "-cluster-node-timeout", timeout)
+	proc := startProcess(t, "-nats-url", nats.URL(), "-node-name", "c", "-cluster-call-timeout", "1s", "-cluster-node-timeout", timeout)
 	c := proc.server("c")
-	waitNodes(t, a, 3)
-	waitNodes(t, c, 3)
+	for _, n := range []*testServer{a, b, c} {
+		waitNodes(t, n, 3)
+	}
 
 	onA := dialSession(t, a, "user=ann")
 	onA.mustAck(map[string]any{"op": "join", "room": "hall"})
@@ -278,11 +281,11 @@ func TestClusterFrozenAndKilledNode(t *testing.T) {
 	}
 
 	proc.signal(syscall.SIGSTOP)
-	start := time.Now()
+	frozen := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	list, err := a.admin.ListClients(ctx, &roomdv1.ListClientsRequest{RoomId: "hall"})
-	took := time.Since(start)
+	took := time.Since(frozen)
 	if err != nil || !list.GetPartial() || fmt.Sprint(list.GetUnreachableNodes()) != "[c]" || len(list.GetClients()) != 2 {
 		t.Fatalf("ListClients with c frozen: %v %v, want ann and bob, partial, c unreachable", list, err)
 	}
@@ -294,12 +297,10 @@ func TestClusterFrozenAndKilledNode(t *testing.T) {
 		t.Errorf("GetRoom with c frozen: %v %v, want 2 clients, partial", room, err)
 	}
 
-	proc.signal(syscall.SIGKILL)
-	proc.wait(t, 10*time.Second)
-	killed := time.Now()
+	// Taken for dead: cat leaves, once, dropped.
 	f := onA.nextOfWithin("presence", 20*time.Second)
-	if f.str("event") != "left" || f.str("userId") != "cat" || time.Since(killed) > 15*time.Second {
-		t.Fatalf("ann heard %v %v after the kill, want cat left within 15s", f, time.Since(killed))
+	if f.str("event") != "left" || f.str("userId") != "cat" || time.Since(frozen) > 15*time.Second {
+		t.Fatalf("ann heard %v %v after c froze, want cat left within 15s", f, time.Since(frozen))
 	}
 	for {
 		ev, err := watch.Recv()
@@ -315,9 +316,23 @@ func TestClusterFrozenAndKilledNode(t *testing.T) {
 	}
 	list, err = a.admin.ListClients(grpcCtx(t), &roomdv1.ListClientsRequest{RoomId: "hall"})
 	if err != nil || list.GetPartial() || len(list.GetClients()) != 2 {
-		t.Errorf("ListClients after c died: %v %v, want ann and bob, whole", list, err)
+		t.Errorf("ListClients after c was taken for dead: %v %v, want ann and bob, whole", list, err)
 	}
-	// Once: nothing more about cat reaches ann.
+
+	// Back: cat is listed again.
+	proc.signal(syscall.SIGCONT)
+	if f := onA.nextOfWithin("presence", 20*time.Second); f.str("event") != "joined" || f.str("userId") != "cat" {
+		t.Fatalf("ann heard %v after c came back, want cat joined", f)
+	}
+	waitMembers(t, a, "hall", 3)
+
+	// Killed: cat leaves again, once.
+	proc.signal(syscall.SIGKILL)
+	proc.wait(t, 10*time.Second)
+	killed := time.Now()
+	if f := onA.nextOfWithin("presence", 20*time.Second); f.str("event") != "left" || f.str("userId") != "cat" || time.Since(killed) > 15*time.Second {
+		t.Fatalf("ann heard %v %v after the kill, want cat left within 15s", f, time.Since(killed))
+	}
 	onA.send(map[string]any{"op": "members", "room": "hall"})
 	for {
 		f := onA.next()

@@ -54,6 +54,12 @@ type Liveness struct {
 	mu       sync.Mutex
 	nodes    map[string]admin.NodeInfo // by name, this one included; Heartbeat is when it was last heard
 	incarnat map[string]time.Time      // each node's start time, to tell a restart from the same node
+	dead     map[string]time.Time      // nodes taken for dead, by the start time of the one that was
+
+	// Revived, if set, is called when a node taken for dead is heard
+	// again (it was frozen, or cut off, not gone): its members are still
+	// connected and belong in the rosters again.
+	Revived func(node string)
 }
 
 // NewLiveness refuses a node whose name a live node already has (it asks
@@ -68,7 +74,8 @@ func NewLiveness(nc *nats.Conn, hub *rooms.Hub, self func() admin.NodeInfo, cfg 
 		cfg.DeadAfter = 10 * time.Second
 	}
 	l := &Liveness{nc: nc, hub: hub, self: self, name: hub.NodeName(), cfg: cfg, log: log,
-		stop: make(chan struct{}), nodes: make(map[string]admin.NodeInfo), incarnat: make(map[string]time.Time)}
+		stop: make(chan struct{}), nodes: make(map[string]admin.NodeInfo), incarnat: make(map[string]time.Time),
+		dead: make(map[string]time.Time)}
 	if err := l.refuseDuplicate(); err != nil {
 		return nil, err
 	}
@@ -147,9 +154,15 @@ func (l *Liveness) heard(msg *nats.Msg) {
 	info.Heartbeat = time.Now()
 	l.mu.Lock()
 	prev, known := l.incarnat[info.Name]
+	died, wasDead := l.dead[info.Name]
+	delete(l.dead, info.Name)
 	l.nodes[info.Name] = info
 	l.incarnat[info.Name] = info.StartedAt
 	l.mu.Unlock()
+	if wasDead && died.Equal(info.StartedAt) && l.Revived != nil {
+		l.log.Warn("cluster: a node taken for dead is back; listing its members again", "node", info.Name)
+		go l.Revived(info.Name)
+	}
 	if known && !prev.Equal(info.StartedAt) {
 		// Restarted faster than it was found dead: its old members are
 		// gone, and the new process's ids differ from theirs.
@@ -180,6 +193,7 @@ func (l *Liveness) sweep() {
 	for name, info := range l.nodes {
 		if name != l.name && now.Sub(info.Heartbeat) > l.cfg.DeadAfter {
 			dead = append(dead, name)
+			l.dead[name] = info.StartedAt
 			delete(l.nodes, name)
 			delete(l.incarnat, name)
 		}

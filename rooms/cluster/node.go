@@ -221,6 +221,7 @@ func (n *Node) Start(ctx context.Context, hub *rooms.Hub, self admin.LocalNode) 
 	if n.calls, err = StartCalls(n.nc, hub, n.live.Names, describe, n.cfg.CallTimeout, n.log); err != nil {
 		return fmt.Errorf("cluster calls: %w", err)
 	}
+	n.live.Revived = n.readopt
 	n.broker.Roster = n.calls.Roster
 	if n.dir, err = OpenDirectory(ctx, n.js, hub, DirectoryConfig{Replicas: n.cfg.Stream.Replicas, Logger: n.log}); err != nil {
 		return fmt.Errorf("room directory: %w", err)
@@ -233,3 +234,19 @@ func (n *Node) Start(ctx context.Context, hub *rooms.Hub, self admin.LocalNode) 
 
 // Rooms is the admin API's view of the whole cluster, once Start is done.
 func (n *Node) Rooms() admin.Rooms { return adminRooms{n} }
+
+// readopt lists a node's members in this node's rooms again, after it was
+// taken for dead and came back.
+func (n *Node) readopt(node string) {
+	for _, roomID := range n.hub.RoomIDs() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
+		var page clientsPage
+		err := n.calls.one(ctx, node, opLocalMembers, pageReq{Room: roomID, Limit: rosterPage}, &page)
+		cancel()
+		if err != nil {
+			n.log.Warn("cluster: a node that came back did not list its members", "node", node, "room", roomID, "err", err)
+			continue
+		}
+		n.hub.AdoptRemoteMembers(roomID, page.Clients)
+	}
+}
