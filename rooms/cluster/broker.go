@@ -235,7 +235,7 @@ func (b *Broker) Subscribe(roomID string) (rooms.RoomHistory, error) {
 		}
 		rs.sub = sub
 	}
-	hist, err := b.loadHistory(roomID)
+	hist, err := b.loadHistoryRetrying(roomID)
 	if err != nil {
 		if b.release(rs) {
 			b.unsubscribeLocked(rs)
@@ -264,6 +264,20 @@ func (b *Broker) Subscribe(roomID string) (rooms.RoomHistory, error) {
 	}
 	rs.dmu.Unlock()
 	return hist, nil
+}
+
+// loadHistoryRetrying is loadHistory tried again for a while: a stream
+// whose servers are electing a leader (a new stream, a NATS server that
+// stopped) answers "no responders" for a moment.
+func (b *Broker) loadHistoryRetrying(roomID string) (rooms.RoomHistory, error) {
+	deadline := time.Now().Add(b.timeout)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		hist, err := b.loadHistory(roomID)
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return hist, err
+		}
+		time.Sleep(wait)
+	}
 }
 
 // loadHistory reads what the stream keeps of a room.
