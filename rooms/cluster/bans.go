@@ -136,7 +136,9 @@ func (b *Bans) Stop() { b.follow.stopFollowing() }
 // every room), and applies it on this node at once: the user's
 // connections here are kicked before Put returns, and every other node's
 // as its watcher hears of it. A ban that has already expired is an
-// ErrInvalidArgument error; a NATS failure is an ErrUnavailable one.
+// ErrInvalidArgument error. While NATS cannot answer (a cluster electing a
+// leader) it tries again for a few seconds, within ctx; then the error is
+// an ErrUnavailable one.
 func (b *Bans) Put(ctx context.Context, ban rooms.Ban) error {
 	switch {
 	case ban.UserID == "":
@@ -158,9 +160,13 @@ func (b *Bans) Put(ctx context.Context, ban rooms.Ban) error {
 	// replacing another is published to the key's subject directly, as
 	// Put does, with its TTL ($KV.<bucket>.<key>, the KV's layout).
 	key := banKey(ban.UserID, ban.RoomID)
-	msg := &nats.Msg{Subject: "$KV." + BansBucket + "." + key, Data: data}
-	ack, err := b.js.PublishMsg(ctx, msg,
-		jetstream.WithMsgTTL(time.Until(ban.ExpiresAt)+banTTLSlack), jetstream.WithExpectStream("KV_"+BansBucket))
+	var ack *jetstream.PubAck
+	err = retryWrite(ctx, func(ctx context.Context) (err error) {
+		msg := &nats.Msg{Subject: "$KV." + BansBucket + "." + key, Data: data}
+		ack, err = b.js.PublishMsg(ctx, msg,
+			jetstream.WithMsgTTL(time.Until(ban.ExpiresAt)+banTTLSlack), jetstream.WithExpectStream("KV_"+BansBucket))
+		return err
+	})
 	if err != nil {
 		return unavailable("bans", err)
 	}
@@ -169,7 +175,8 @@ func (b *Bans) Put(ctx context.Context, ban rooms.Ban) error {
 }
 
 // Lift lifts every ban of a user, on every node, and returns those that
-// were in force, ordered by room id: ErrBanNotFound if none was.
+// were in force, ordered by room id: ErrBanNotFound if none was. NATS
+// failures are tried again as Put does.
 func (b *Bans) Lift(ctx context.Context, userID string) ([]rooms.Ban, error) {
 	if userID == "" {
 		return nil, errorf(rooms.ErrInvalidArgument, "user_id is empty")
@@ -199,7 +206,11 @@ func (b *Bans) Lift(ctx context.Context, userID string) ([]rooms.Ban, error) {
 // userBans reads the entries of a user's bans, and of no one else's: their
 // keys all start with the user's token.
 func (b *Bans) userBans(ctx context.Context, userID string) ([]jetstream.KeyValueEntry, error) {
-	w, err := watchKeys(ctx, b.kv, []string{userToken(userID) + ".>"}, jetstream.IgnoreDeletes())
+	var w *watcher
+	err := retry(ctx, func(attempt context.Context) (err error) { // as a NATS cluster elects a new leader
+		w, err = watchKeys(attempt, b.kv, []string{userToken(userID) + ".>"}, jetstream.IgnoreDeletes())
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +236,7 @@ func (b *Bans) userBans(ctx context.Context, userID string) ([]jetstream.KeyValu
 // applies that here; it returns the ban it removed, nil if there was none
 // by then.
 func (b *Bans) lift(ctx context.Context, e jetstream.KeyValueEntry) (*banRecord, error) {
+	purged := false // a purge was tried that may have gone through unanswered
 	for attempt := 0; ; attempt++ {
 		rec := new(banRecord)
 		if err := json.Unmarshal(e.Value(), rec); err != nil {
@@ -232,7 +244,11 @@ func (b *Bans) lift(ctx context.Context, e jetstream.KeyValueEntry) (*banRecord,
 		}
 		// Only the entry read: a ban that replaced it meanwhile is read
 		// and lifted in its turn.
-		err := b.kv.Purge(ctx, e.Key(), jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(liftedTTL))
+		err := retryWrite(ctx, func(ctx context.Context) error {
+			err := b.kv.Purge(ctx, e.Key(), jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(liftedTTL))
+			purged = purged || err != nil && transient(err)
+			return err
+		})
 		if err == nil {
 			b.apply(e.Key(), position{rev: e.Revision(), after: true}, nil, false)
 			return rec, nil
@@ -240,9 +256,19 @@ func (b *Bans) lift(ctx context.Context, e jetstream.KeyValueEntry) (*banRecord,
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt >= 10 {
 			return nil, err
 		}
-		if e, err = b.kv.Get(ctx, e.Key()); errors.Is(err, jetstream.ErrKeyNotFound) {
+		read := e
+		err = retryWrite(ctx, func(ctx context.Context) (err error) {
+			e, err = b.kv.Get(ctx, read.Key())
+			return err
+		})
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) && purged:
+			// Most likely by the unanswered try: lifted all the same.
+			b.apply(read.Key(), position{rev: read.Revision(), after: true}, nil, false)
+			return rec, nil
+		case errors.Is(err, jetstream.ErrKeyNotFound):
 			return nil, nil // lifted, or expired, meanwhile
-		} else if err != nil {
+		case err != nil:
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -120,8 +121,9 @@ func (d *Directory) Stop() {
 // Create adds a room to the directory, so that every node makes it, and
 // returns it as this node's Hub holds it. Its id and options are checked as
 // Hub.CreateRoom checks them. Of many nodes creating the same room at once,
-// one succeeds and the others get an ErrRoomExists error; a NATS failure is
-// an ErrUnavailable one.
+// one succeeds and the others get an ErrRoomExists error. While NATS cannot
+// answer (a cluster electing a leader) it tries again for a few seconds,
+// within ctx; then the error is an ErrUnavailable one.
 func (d *Directory) Create(ctx context.Context, roomID string, opts rooms.RoomOptions) (rooms.RoomInfo, error) {
 	if err := rooms.CheckRoomOptions(roomID, opts); err != nil {
 		return rooms.RoomInfo{}, err
@@ -132,7 +134,19 @@ func (d *Directory) Create(ctx context.Context, roomID string, opts rooms.RoomOp
 	if err != nil {
 		return rooms.RoomInfo{}, err
 	}
-	rev, err := d.kv.Create(ctx, keyToken(roomID), data)
+	key := keyToken(roomID)
+	var rev uint64
+	err = retryWrite(ctx, func(ctx context.Context) (err error) {
+		rev, err = d.kv.Create(ctx, key, data)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			// An earlier try whose answer was lost may have made it:
+			// then it holds exactly this record, creation time and all.
+			if e, getErr := d.kv.Get(ctx, key); getErr == nil && bytes.Equal(e.Value(), data) {
+				rev, err = e.Revision(), nil
+			}
+		}
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return rooms.RoomInfo{}, errorf(rooms.ErrRoomExists, "room %q already exists", roomID)
@@ -154,15 +168,26 @@ func (d *Directory) Create(ctx context.Context, roomID string, opts rooms.RoomOp
 // as Hub.DeleteRoom does (raw members closed with CloseRoomDeleted, session
 // members told). A room not in the directory (never made through the admin
 // API, or already deleted) is an ErrRoomNotFound error; of many nodes
-// deleting the same room at once, one succeeds.
+// deleting the same room at once, one succeeds (unless NATS lost an answer
+// to one of them, which then cannot tell and succeeds too). NATS failures
+// are tried again as Create does.
 func (d *Directory) Delete(ctx context.Context, roomID string) error {
 	if err := rooms.ValidateRoomID(roomID); err != nil {
 		return err
 	}
 	key := keyToken(roomID)
+	purged := false // a purge was tried that may have gone through unanswered
+	var e jetstream.KeyValueEntry
 	for attempt := 0; ; attempt++ {
-		e, err := d.kv.Get(ctx, key)
+		read := e
+		err := retryWrite(ctx, func(ctx context.Context) (err error) {
+			e, err = d.kv.Get(ctx, key)
+			return err
+		})
 		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) && purged:
+			_, _ = d.apply(roomID, position{rev: read.Revision(), after: true}, nil, false)
+			return nil
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			return errorf(rooms.ErrRoomNotFound, "room %q not found", roomID)
 		case err != nil:
@@ -170,10 +195,14 @@ func (d *Directory) Delete(ctx context.Context, roomID string) error {
 		}
 		// Only the entry just read: a room deleted and made again
 		// meanwhile is not deleted unseen.
-		err = d.kv.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(deletedTTL))
+		err = retryWrite(ctx, func(ctx context.Context) error {
+			err := d.kv.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(deletedTTL))
+			purged = purged || err != nil && transient(err)
+			return err
+		})
 		switch {
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) && attempt < 10:
-			continue
+			continue // deleted, or made again, meanwhile (maybe by an unanswered try of ours): look again
 		case err != nil:
 			return unavailable("room directory", err)
 		}

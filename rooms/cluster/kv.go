@@ -97,7 +97,7 @@ const markerTTL = 15 * time.Minute
 // its leaders, a server restarting), until ctx ends.
 func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	var kv jetstream.KeyValue
-	err := retry(ctx, func() (err error) {
+	err := retry(ctx, func(ctx context.Context) (err error) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
@@ -107,12 +107,20 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyVa
 	return kv, nil
 }
 
+// attemptTimeout bounds each try of retry: a request that NATS took but
+// never answered (a cluster electing its leaders) would otherwise wait for
+// all of ctx.
+const attemptTimeout = 3 * time.Second
+
 // retry calls f until it succeeds or ctx ends, waiting a little longer
-// each time, and returns f's last error.
-func retry(ctx context.Context, f func() error) error {
+// each time, and returns f's last error. Each call gets at most
+// attemptTimeout of ctx.
+func retry(ctx context.Context, f func(context.Context) error) error {
 	wait := 20 * time.Millisecond
 	for {
-		err := f()
+		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := f(attempt)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -125,6 +133,47 @@ func retry(ctx context.Context, f func() error) error {
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// writeRetryFor bounds how long a write to a bucket tries again after an
+// error that a NATS cluster gives while it elects a new leader for the
+// bucket's stream (no responders, no response, a timeout, 503): an
+// election takes a few seconds.
+const writeRetryFor = 5 * time.Second
+
+// retryWrite calls write until it succeeds or fails for good (see
+// transient), ctx ends or writeRetryFor has passed, and returns write's
+// last error.
+func retryWrite(ctx context.Context, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, writeRetryFor)
+	defer cancel()
+	var last error
+	_ = retry(ctx, func(ctx context.Context) error {
+		last = write(ctx)
+		if last != nil && transient(last) {
+			return last
+		}
+		return nil
+	})
+	return last
+}
+
+// transient reports whether a bucket operation that failed with err may
+// succeed if tried again. The answers about keys (exists, not found,
+// another revision) are final, and so are the server's refusals of a
+// request (a 4xx); the rest is NATS that cannot answer now.
+func transient(err error) bool {
+	for _, final := range []error{jetstream.ErrKeyExists, jetstream.ErrKeyNotFound, jetstream.ErrKeyDeleted,
+		jetstream.ErrKeyRevisionMismatch, jetstream.ErrInvalidKey, context.Canceled} {
+		if errors.Is(err, final) {
+			return false
+		}
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code >= 500
+	}
+	return true
 }
 
 // position orders the entries of one key as a node applies them: an
@@ -180,7 +229,7 @@ type follower struct {
 // first.
 func follow(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger, apply func(e jetstream.KeyValueEntry, initial bool)) (*follower, error) {
 	f := &follower{kv: kv, apply: apply, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	err := retry(ctx, func() error { return f.startWatcher(ctx) })
+	err := retry(ctx, f.startWatcher)
 	if err != nil {
 		return nil, unavailable("watching bucket "+kv.Bucket(), err)
 	}
