@@ -132,11 +132,8 @@ func TestMirrorRoomReplacesARoomMadeAgain(t *testing.T) {
 func TestMirrorRoomRacingJoinsAndLeaves(t *testing.T) {
 	// A leave that saw the auto-created room empty calls removeIfEmpty
 	// after dropping the room's lock; if MirrorRoom makes the room its own
-	// in between, and the room empties again, removeIfEmpty removes the
-	// made room, as it does not look at autoCreated. This fails about one
-	// run in ten until removeIfEmpty (members.go) also returns when
-	// !r.autoCreated.
-	t.Skip("needs removeIfEmpty to keep a room that is no longer auto-created (members.go)")
+	// in between, removeIfEmpty must see that it is no longer
+	// auto-created and keep it.
 	for round := range 50 {
 		h := NewHub(Config{})
 		room := fmt.Sprintf("race-%d", round)

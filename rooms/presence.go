@@ -110,8 +110,16 @@ func (h *Hub) DeliverPresence(p PresenceEvent) {
 	if p.Seq != 0 {
 		r.lastSeq = p.Seq
 	}
-	r.applyRemotePresenceLocked(p)
-	r.tellPresenceLocked(p)
+	// Another node's join that the roster already had (from the other
+	// nodes' answers when this node started carrying the room) or leave
+	// that it never had is news to nobody here.
+	own := false
+	if node, _ := NodeOfClientID(p.Client.ClientID); node == h.node {
+		own = true
+	}
+	if r.applyRemotePresenceLocked(p) || own {
+		r.tellPresenceLocked(p)
+	}
 	gone := r.autoCreated && !r.keptLocked()
 	r.mu.Unlock()
 	if gone {

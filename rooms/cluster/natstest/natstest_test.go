@@ -49,8 +49,17 @@ func TestClusterHasReplicatedJetStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R", Subjects: []string{"r.>"}, Replicas: 3}); err != nil {
-		t.Fatal(err)
+	// A new cluster places replicas once every server has joined the
+	// meta group: until then creation says "no suitable peers".
+	for {
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R", Subjects: []string{"r.>"}, Replicas: 3})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// A new replicated stream answers once it has elected a leader.
 	for {
