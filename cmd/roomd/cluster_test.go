@@ -355,6 +355,23 @@ func publishText(c *sessionClient, room, text string) uint64 {
 	return c.mustAck(map[string]any{"op": "publish", "room": room, "data": map[string]any{"text": text}}).num("seq")
 }
 
+// publishUntilAcked publishes text until the server acks it, for 30 s at
+// most: while NATS comes back, a publish is refused as unavailable.
+func publishUntilAcked(c *sessionClient, room, text string) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f, _ := c.do(map[string]any{"op": "publish", "room": room, "data": map[string]any{"text": text}})
+		switch {
+		case f.str("type") == "ack":
+			return
+		case f.str("code") != "unavailable" || time.Now().After(deadline):
+			c.t.Fatalf("publish %q: %v", text, f)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // texts takes n room messages from c and returns their texts and seqs.
 func texts(c *sessionClient, n int) (got []string, seqs []uint64) {
 	c.t.Helper()
@@ -434,17 +451,7 @@ func TestClusterRidesOutANATSRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	nats.Start()
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		f, _ := onA.do(map[string]any{"op": "publish", "room": "r", "data": map[string]any{"text": "after"}})
-		if f.str("type") == "ack" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publishing did not come back: %v", f)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	publishUntilAcked(onA, "r", "after")
 	for {
 		got, _ := texts(onB, 1)
 		if got[0] == "after" {
@@ -476,17 +483,7 @@ func TestClusterSurvivesANATSServerStopping(t *testing.T) {
 		t.Fatalf("bob got %v", got)
 	}
 	natsCluster.Servers[2].Stop()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		f, _ := onB.do(map[string]any{"op": "publish", "room": "r", "data": map[string]any{"text": "two"}})
-		if f.str("type") == "ack" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no publish after a NATS server stopped: %v", f)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	publishUntilAcked(onB, "r", "two")
 	for {
 		got, _ := texts(onA, 1)
 		if got[0] == "two" {
