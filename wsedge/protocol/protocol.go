@@ -47,7 +47,7 @@ const (
 	CodeRateLimited   = "rate_limited"   // over the message rate
 	CodeTooBig        = "too_big"        // data over the message size limit
 	CodeGap           = "gap"            // since cannot be honoured: history no longer reaches back, or the epoch changed
-	CodeUnavailable   = "unavailable"    // the server is shutting down or at a limit
+	CodeUnavailable   = "unavailable"    // the server is shutting down or at a limit, or cannot reach the cluster bus
 	CodeInternal      = "internal"       // a bug; the message says more
 )
 
