@@ -152,6 +152,7 @@ func NewBroker(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, e
 	b := &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout, epoch: epoch,
 		subs: make(map[string]*roomSub)}
 	b.announcing.wake = make(chan struct{}, 1)
+	b.announcing.emptied = make(chan struct{}, 1)
 	b.announcing.stop = make(chan struct{})
 	b.announcing.done = make(chan struct{})
 	go b.announceLoop()
@@ -538,6 +539,7 @@ type announceQueue struct {
 	events  []rooms.PresenceEvent
 	dropped int
 	wake    chan struct{}
+	emptied chan struct{} // signalled when the loop publishes the last queued event
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -600,7 +602,14 @@ func (b *Broker) announceLoop() {
 			q.events[0] = rooms.PresenceEvent{}
 			q.events = q.events[1:]
 		}
+		empty := len(q.events) == 0
 		q.mu.Unlock()
+		if empty {
+			select {
+			case q.emptied <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -627,15 +636,22 @@ func (b *Broker) publishPresence(p rooms.PresenceEvent) error {
 // broker's timeout (a node that stops cleanly tells how its members left),
 // then stops announcing.
 func (b *Broker) Close() {
-	deadline := time.Now().Add(b.timeout)
-	for time.Now().Before(deadline) && b.nc.IsConnected() {
-		b.announcing.mu.Lock()
-		n := len(b.announcing.events)
-		b.announcing.mu.Unlock()
+	q := &b.announcing
+	timeout := time.NewTimer(b.timeout)
+	defer timeout.Stop()
+drain:
+	for b.nc.IsConnected() {
+		q.mu.Lock()
+		n := len(q.events)
+		q.mu.Unlock()
 		if n == 0 {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-q.emptied:
+		case <-timeout.C:
+			break drain
+		}
 	}
 	select {
 	case <-b.announcing.stop:
