@@ -594,3 +594,45 @@ func TestClusterNATSCredentials(t *testing.T) {
 	n := startNode(t, nats.URL(), "a", "-nats-user", "roomd", "-nats-password", "s3cret")
 	waitNodes(t, n, 1)
 }
+
+// A node that stops cleanly takes its members out of every room at once,
+// with the code they were closed with (1001), not after the node timeout.
+func TestClusterCleanStopRemovesMembersAtOnce(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b")
+	a, b := nodes[0], nodes[1]
+	onA := dialSession(t, a, "user=ann")
+	onA.mustAck(map[string]any{"op": "join", "room": "hall"})
+	b.dial(t, "hall", "user=bob")
+	if f := onA.nextOf("presence"); f.str("event") != "joined" || f.str("userId") != "bob" {
+		t.Fatalf("ann heard %v, want bob joined", f)
+	}
+	watchCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	watch, err := a.admin.WatchRoom(watchCtx, &roomdv1.WatchRoomRequest{RoomId: "hall"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if f := onA.nextOfWithin("presence", 5*time.Second); f.str("event") != "left" || f.str("userId") != "bob" {
+		t.Fatalf("ann heard %v, want bob left", f)
+	}
+	ev, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := ev.GetClientLeft()
+	if left.GetClient().GetUserId() != "bob" || left.GetCloseCode() != 1001 || left.GetCause() != roomdv1.LeaveCause_LEAVE_CAUSE_SHUTDOWN {
+		t.Errorf("watch on a: %v, want bob closed with 1001 by the shutdown", ev)
+	}
+	if took := time.Since(stopped); took > 8*time.Second {
+		t.Errorf("bob's leave reached a %v after b began stopping (its drain is at most 5 s)", took)
+	}
+	waitNodes(t, a, 1)
+}
