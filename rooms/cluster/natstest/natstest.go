@@ -5,6 +5,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // startTimeout bounds how long a server may take to accept clients (an
@@ -155,7 +157,38 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		t.Cleanup(s.Stop)
 	}
 	c.waitForMetaLeader(t)
+	c.waitForPlacement(t)
 	return c
+}
+
+// waitForPlacement waits until a stream with a replica on every server can
+// be made: a meta leader is elected before every server has joined, and
+// until then replicated streams fail with "no suitable peers".
+func (c *Cluster) waitForPlacement(t testing.TB) {
+	t.Helper()
+	nc := connect(t, c.URLs())
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := jetstream.StreamConfig{Name: "NATSTEST_READY", Subjects: []string{"natstest.ready"}, Replicas: len(c.Servers), Storage: jetstream.MemoryStorage}
+	for {
+		if _, err := js.CreateStream(ctx, cfg); err == nil {
+			if _, err := js.Publish(ctx, "natstest.ready", nil); err == nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("natstest: no stream with %d replicas within 60s", len(c.Servers))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
 }
 
 func joinRoutes(routes []string, self int) string {
