@@ -172,9 +172,6 @@ func StreamEpoch(ctx context.Context, stream jetstream.Stream) (string, error) {
 	return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b8[:])), nil
 }
 
-// Epoch names the stream's history; every room's positions are in it.
-func (b *Broker) Epoch() string { return b.epoch }
-
 // Publish implements rooms.Broker: the message is stored in the stream
 // before Publish returns, and reaches every node (this one included)
 // through the stream's republish.

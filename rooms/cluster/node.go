@@ -173,12 +173,6 @@ func (n *Node) NewBroker(local rooms.Deliverer) rooms.Broker {
 	return n.broker
 }
 
-// Conn is the node's NATS connection.
-func (n *Node) Conn() *nats.Conn { return n.nc }
-
-// JetStream is the node's JetStream context.
-func (n *Node) JetStream() jetstream.JetStream { return n.js }
-
 // Close stops the node's part in the cluster and drains its NATS
 // connection.
 func (n *Node) Close() {
