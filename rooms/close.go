@@ -18,6 +18,7 @@ const (
 	ClosePolicyViolation CloseCode = 1008 // the peer broke a server rule
 	CloseMessageTooBig   CloseCode = 1009 // a message over the read limit
 	CloseInternalError   CloseCode = 1011 // the server failed while serving this connection
+	CloseServiceRestart  CloseCode = 1012 // the cluster's message history restarted (its stream was lost): reconnect and join afresh
 	CloseTryAgainLater   CloseCode = 1013 // the cluster bus is unreachable: a raw member's message could not be published
 	CloseKicked          CloseCode = 4000 // kicked through the admin API; the reason is the admin's
 	CloseRoomDeleted     CloseCode = 4001 // the room was deleted
@@ -50,6 +51,8 @@ func (c CloseCode) String() string {
 		return "message too big"
 	case CloseInternalError:
 		return "internal error"
+	case CloseServiceRestart:
+		return "service restart"
 	case CloseTryAgainLater:
 		return "try again later"
 	case CloseKicked:

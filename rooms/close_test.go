@@ -18,6 +18,7 @@ func TestCloseCodeStringNamesEveryCode(t *testing.T) {
 		{ClosePolicyViolation, 1008},
 		{CloseMessageTooBig, 1009},
 		{CloseInternalError, 1011},
+		{CloseServiceRestart, 1012},
 		{CloseTryAgainLater, 1013},
 		{CloseKicked, 4000},
 		{CloseRoomDeleted, 4001},

@@ -277,3 +277,38 @@ func (h *Hub) AdoptRemoteMembers(roomID string, members []ClientInfo) (added int
 	}
 	return added
 }
+
+// RestartHistory starts every room's history afresh under a new epoch,
+// after the broker's own history was lost (the stream was made anew and
+// its positions start over): every client is disconnected with
+// CloseServiceRestart, since what each has seen is numbered in the old
+// order, and a reconnecting client that resumes hears of the gap.
+func (h *Hub) RestartHistory(epoch string) (disconnected int) {
+	var all []*Client
+	for i := range h.clients {
+		s := &h.clients[i]
+		s.mu.RLock()
+		for _, c := range s.clients {
+			all = append(all, c)
+		}
+		s.mu.RUnlock()
+	}
+	d := departure{CauseDropped, CloseServiceRestart, "the cluster's message history restarted: reconnect"}
+	for _, c := range all {
+		if h.disconnect(c, d, true) {
+			disconnected++
+		}
+	}
+	for i := range h.rooms {
+		s := &h.rooms[i]
+		s.mu.RLock()
+		for _, r := range s.rooms {
+			r.mu.Lock()
+			r.dropHistoryLocked()
+			r.epoch, r.lastSeq, r.trimmedSeq = epoch, 0, 0
+			r.mu.Unlock()
+		}
+		s.mu.RUnlock()
+	}
+	return disconnected
+}

@@ -636,3 +636,43 @@ func TestClusterCleanStopRemovesMembersAtOnce(t *testing.T) {
 	}
 	waitNodes(t, a, 1)
 }
+
+// NATS comes back without its store: the stream is made anew with a new
+// epoch, every client is told to reconnect (1012), a resume from the old
+// epoch is a gap, and messages cross the nodes again, numbered afresh.
+func TestClusterNATSLosesItsStore(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startNodes(t, nats.URL(), "a", "b")
+	a, b := nodes[0], nodes[1]
+	onA := dialSession(t, a, "user=ann")
+	ack := onA.mustAck(map[string]any{"op": "join", "room": "r"})
+	onB := dialSession(t, b, "user=bob")
+	onB.mustAck(map[string]any{"op": "join", "room": "r"})
+	seq := publishText(onA, "r", "old")
+	nats.Stop()
+	nats.Wipe()
+	nats.Start()
+	for _, c := range []*sessionClient{onA, onB} {
+		c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			if _, _, err := c.ws.ReadMessage(); err != nil {
+				if !websocket.IsCloseError(err, 1012) {
+					t.Fatalf("a member got %v, want close 1012", err)
+				}
+				break
+			}
+		}
+	}
+	again := dialSession(t, a, "user=ann")
+	again.mustFail(map[string]any{"op": "join", "room": "r", "since": seq, "epoch": ack.str("epoch")}, "gap")
+	fresh := again.mustAck(map[string]any{"op": "join", "room": "r"})
+	if fresh.str("epoch") == ack.str("epoch") {
+		t.Errorf("the epoch did not change: %v", fresh)
+	}
+	onB2 := dialSession(t, b, "user=bob")
+	onB2.mustAck(map[string]any{"op": "join", "room": "r"})
+	publishUntilAcked(again, "r", "new")
+	if got, _ := texts(onB2, 1); got[0] != "new" {
+		t.Fatalf("bob got %v after the store was lost", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -113,11 +114,10 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 type Broker struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	stream  jetstream.Stream
 	local   rooms.Deliverer
 	log     *slog.Logger
 	timeout time.Duration
-	epoch   string // the stream's: it changes only if the stream was made anew
+	state   atomic.Pointer[streamState]
 
 	mu   sync.Mutex
 	subs map[string]*roomSub
@@ -128,6 +128,36 @@ type Broker struct {
 
 	announcing announceQueue
 }
+
+// streamState is the stream and its epoch, replaced together when the
+// stream was made anew (Restart).
+type streamState struct {
+	stream jetstream.Stream
+	epoch  string // the stream's: it changes only if the stream was made anew
+}
+
+func (b *Broker) current() *streamState { return b.state.Load() }
+
+// Restart carries on over a stream made anew, whose epoch differs and
+// whose positions start over: what this node delivered is forgotten, so
+// that the new stream's messages are not taken for old ones.
+func (b *Broker) Restart(stream jetstream.Stream, epoch string) {
+	b.state.Store(&streamState{stream: stream, epoch: epoch})
+	b.mu.Lock()
+	all := make([]*roomSub, 0, len(b.subs))
+	for _, rs := range b.subs {
+		all = append(all, rs)
+	}
+	b.mu.Unlock()
+	for _, rs := range all {
+		rs.dmu.Lock()
+		rs.delivered = 0
+		rs.dmu.Unlock()
+	}
+}
+
+// Epoch names the history of the stream the broker carries rooms over.
+func (b *Broker) Epoch() string { return b.current().epoch }
 
 // roomSub is one room this node carries.
 type roomSub struct {
@@ -149,8 +179,8 @@ type roomSub struct {
 // named, for the Hub that NewHub gives it as local. timeout bounds each
 // call to NATS.
 func NewBroker(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, epoch string, local rooms.Deliverer, log *slog.Logger, timeout time.Duration) *Broker {
-	b := &Broker{nc: nc, js: js, stream: stream, local: local, log: log, timeout: timeout, epoch: epoch,
-		subs: make(map[string]*roomSub)}
+	b := &Broker{nc: nc, js: js, local: local, log: log, timeout: timeout, subs: make(map[string]*roomSub)}
+	b.state.Store(&streamState{stream: stream, epoch: epoch})
 	b.announcing.wake = make(chan struct{}, 1)
 	b.announcing.emptied = make(chan struct{}, 1)
 	b.announcing.stop = make(chan struct{})
@@ -199,7 +229,7 @@ func (b *Broker) Publish(m *rooms.Message) (rooms.Published, error) {
 		return rooms.Published{}, fmt.Errorf("%w: the stream did not take the message: %v", rooms.ErrUnavailable, err)
 	}
 	m.Seq = ack.Sequence
-	return rooms.Published{Position: rooms.Position{Seq: ack.Sequence, Epoch: b.epoch}, Recipients: -1}, nil
+	return rooms.Published{Position: rooms.Position{Seq: ack.Sequence, Epoch: b.current().epoch}, Recipients: -1}, nil
 }
 
 // Subscribe implements rooms.Broker: it subscribes to the room's
@@ -283,12 +313,13 @@ func (b *Broker) loadHistory(roomID string) (rooms.RoomHistory, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	subject := inPrefix + roomToken(roomID)
-	info, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	cur := b.current()
+	info, err := cur.stream.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		return rooms.RoomHistory{}, fmt.Errorf("%w: reading stream %s: %v", rooms.ErrUnavailable, StreamName, err)
 	}
 	st := info.State
-	hist := rooms.RoomHistory{Epoch: b.epoch, Seq: st.LastSeq, SharedOrder: true}
+	hist := rooms.RoomHistory{Epoch: cur.epoch, Seq: st.LastSeq, SharedOrder: true}
 	// What the stream dropped for its byte bound went oldest first over
 	// all rooms: anything of this room before FirstSeq may be lost.
 	if st.FirstSeq > 0 {
@@ -323,7 +354,7 @@ func (b *Broker) loadHistory(roomID string) (rooms.RoomHistory, error) {
 // Deletion marks come back with Kind 0.
 func (b *Broker) fetch(ctx context.Context, subject string, from, upTo uint64) ([]*rooms.Message, error) {
 	if upTo == 0 {
-		last, err := b.stream.GetLastMsgForSubject(ctx, subject)
+		last, err := b.current().stream.GetLastMsgForSubject(ctx, subject)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, nil
 		}
@@ -336,7 +367,7 @@ func (b *Broker) fetch(ctx context.Context, subject string, from, upTo uint64) (
 	if from > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
-	cons, err := b.stream.OrderedConsumer(ctx, cfg)
+	cons, err := b.current().stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %v", rooms.ErrUnavailable, subject, err)
 	}
@@ -668,7 +699,7 @@ func (b *Broker) MarkDeleted(ctx context.Context, roomID string) error {
 	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("%w: marking room %q deleted: %v", rooms.ErrUnavailable, roomID, err)
 	}
-	if err := b.stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeKeep(1)); err != nil {
+	if err := b.current().stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeKeep(1)); err != nil {
 		return fmt.Errorf("%w: dropping room %q's history: %v", rooms.ErrUnavailable, roomID, err)
 	}
 	return nil

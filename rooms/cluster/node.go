@@ -106,7 +106,7 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			n.log.Info("cluster: NATS connection back", "server", nc.ConnectedUrlRedacted())
 			if n.broker != nil {
-				go n.broker.CatchUp()
+				go n.resync()
 			}
 		}),
 	}
@@ -243,4 +243,30 @@ func (n *Node) readopt(node string) {
 		}
 		n.hub.AdoptRemoteMembers(roomID, page.Clients)
 	}
+}
+
+// resync runs after NATS comes back: the stream is made again if it was
+// lost (a NATS that lost its store), and then its epoch differs: every
+// room's history restarts and every client reconnects (Hub.RestartHistory);
+// otherwise the rooms catch up on what was published meanwhile.
+func (n *Node) resync() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := EnsureStream(ctx, n.js, n.cfg.Stream)
+	if err == nil {
+		var epoch string
+		if epoch, err = StreamEpoch(ctx, stream); err == nil && epoch != n.broker.Epoch() {
+			n.log.Error("cluster: the room stream was made anew (NATS lost its store): every room's history restarts, and every client is disconnected to join afresh",
+				"old_epoch", n.broker.Epoch(), "epoch", epoch)
+			n.broker.Restart(stream, epoch)
+			if n.hub != nil {
+				n.hub.RestartHistory(epoch)
+			}
+			return
+		}
+	}
+	if err != nil {
+		n.log.Warn("cluster: could not check the room stream after NATS came back", "err", err)
+	}
+	n.broker.CatchUp()
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -95,6 +96,15 @@ func (s *Server) Stop() {
 	if srv != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
+	}
+}
+
+// Wipe deletes a stopped server's store, as a disk lost with it would:
+// the next Start begins with no streams.
+func (s *Server) Wipe() {
+	s.t.Helper()
+	if err := os.RemoveAll(s.opts.StoreDir); err != nil {
+		s.t.Fatalf("natstest: %v", err)
 	}
 }
 
