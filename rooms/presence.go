@@ -200,12 +200,21 @@ func (h *Hub) PurgeNode(node string) (removed int) {
 // follow: the part of a room's members that this node answers for when
 // nodes list a room's members together.
 func (h *Hub) LocalClients(roomID, after string, limit int) (page []ClientInfo, more bool, err error) {
-	r, err := h.room(roomID)
-	if err != nil {
+	if err := ValidateRoomID(roomID); err != nil {
 		return nil, false, err
+	}
+	// Not waiting for a room that is opening: it has no member yet, and
+	// the node opening it may be the one asking (two nodes opening one
+	// room at once ask each other).
+	r := h.lookupOpening(roomID)
+	if r == nil {
+		return nil, false, errorf(ErrRoomNotFound, "room %q not found", roomID)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed && r.openErr != nil {
+		return nil, false, errorf(ErrRoomNotFound, "room %q not found", roomID)
+	}
 	i, found := r.rosterSearch(after)
 	if found {
 		i++

@@ -164,3 +164,36 @@ func TestCarriedRoomIsWatchedFromAnotherNode(t *testing.T) {
 		t.Fatal("the watch did not end")
 	}
 }
+
+// Two nodes whose first members join one room at the same moment each ask
+// the other for its members while both are opening the room: neither
+// waits for the other (no 2 s call timeout), and each then lists both.
+func TestTwoNodesOpenOneRoomAtOnce(t *testing.T) {
+	srv := natstest.Start(t)
+	peers := &testPeers{}
+	peers.set("a", "b")
+	a, b := newBusNode(t, srv.URL(), "a", peers), newBusNode(t, srv.URL(), "b", peers)
+	start := time.Now()
+	done := make(chan *member, 2)
+	for _, n := range []*busNode{a, b} {
+		go func() { done <- n.join(t, "both", rooms.JoinOptions{}) }()
+	}
+	<-done
+	<-done
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("two first joins at once took %v", took)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range []*busNode{a, b} {
+		for {
+			page, _, _ := n.hub.Clients("both", "", 10)
+			if len(page) == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s lists %v", n.hub.NodeName(), page)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
