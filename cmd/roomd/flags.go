@@ -79,8 +79,8 @@ var errVersion = errors.New("roomd: -version asked")
 // the environment through getenv.
 // Asked for help (-h), it writes the usage to stdout and returns
 // flag.ErrHelp; asked for -version, it writes the version line to stdout
-// and returns errVersion. A mistake is only returned, for the caller to print as one
-// line: the flag package's own report and usage would bury it.
+// and returns errVersion. A mistake is only returned, for the caller to
+// print as one line: the flag package's own report and usage would bury it.
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var cfg config
 	var showVersion bool
@@ -163,10 +163,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	return cfg, cfg.validate()
 }
 
-// versionFlag is the one flag without an environment variable: a
-// ROOMD_VERSION left in a service's environment (deploy tools set such
-// names) would otherwise make every start print a line and exit 0, or fail
-// to parse, instead of serving.
+// versionFlag is the one flag without an environment variable: deploy
+// tools set names such as ROOMD_VERSION, often to a version string, and one
+// left in a service's environment must not stop roomd from starting as a
+// bad boolean.
 const versionFlag = "version"
 
 // versionLine is what -version prints: roomd's version (set at build time
