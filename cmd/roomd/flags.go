@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -70,13 +72,18 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// errVersion is parseConfig's answer to -version, after printing it.
+var errVersion = errors.New("roomd: -version asked")
+
 // parseConfig reads flags from args and, for flags not given there, from
 // the environment through getenv.
 // Asked for help (-h), it writes the usage to stdout and returns
-// flag.ErrHelp. A mistake is only returned, for the caller to print as one
-// line: the flag package's own report and usage would bury it.
+// flag.ErrHelp; asked for -version, it writes the version line to stdout
+// and returns errVersion. A mistake is only returned, for the caller to
+// print as one line: the flag package's own report and usage would bury it.
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	var cfg config
+	var showVersion bool
 	fs := flag.NewFlagSet("roomd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.listen, "listen", ":8080", "public HTTP/WebSocket address (GET /ws/{room_id})")
@@ -117,8 +124,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with -tls-key every listener serves TLS (wss://, https://, gRPC over TLS)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
 	cfg.cluster.register(fs)
+	fs.BoolVar(&showVersion, versionFlag, false, "print roomd's version and the Go version it was built with, and exit (command line only: no "+envName(versionFlag)+")")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: roomd [flags]\n\nEvery flag can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
+		fmt.Fprintf(fs.Output(), "Usage: roomd [flags]\n\nEvery flag but -version can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), exitCodesHelp)
 	}
@@ -133,12 +141,16 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if fs.NArg() > 0 {
 		return cfg, unexpectedArguments(fs, args)
 	}
+	if showVersion {
+		fmt.Fprintln(stdout, versionLine())
+		return cfg, errVersion
+	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		v := getenv(envName(f.Name))
-		if given[f.Name] || v == "" || envErr != nil {
+		if given[f.Name] || f.Name == versionFlag || v == "" || envErr != nil {
 			return
 		}
 		if err := f.Value.Set(v); err != nil {
@@ -149,6 +161,19 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		return cfg, envErr
 	}
 	return cfg, cfg.validate()
+}
+
+// versionFlag is the one flag without an environment variable: deploy
+// tools set names such as ROOMD_VERSION, often to a version string, and one
+// left in a service's environment must not stop roomd from starting as a
+// bad boolean.
+const versionFlag = "version"
+
+// versionLine is what -version prints: roomd's version (set at build time
+// with -ldflags "-X roomd/rooms/admin.version=...", or from the module's
+// build info), and the Go release and platform it was built for.
+func versionLine() string {
+	return fmt.Sprintf("roomd %s %s %s/%s", admin.BuildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func (cfg config) validate() error {
