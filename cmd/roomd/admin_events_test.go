@@ -5,6 +5,7 @@ package main
 // open, and with which close code.
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +16,14 @@ import (
 	roomdv1 "roomd/gen/roomd/v1"
 )
 
-// watchRoom starts a gRPC WatchRoom of room and waits until it is in place.
+// watchRoom starts a gRPC WatchRoom of room and waits until it is in
+// place. The stream lasts a minute at most (a cluster test waits out a
+// node's timeout on it).
 func watchRoom(t *testing.T, s *testServer, room string) grpc.ServerStreamingClient[roomdv1.WatchRoomResponse] {
 	t.Helper()
-	stream, err := s.admin.WatchRoom(adminContext(t), &roomdv1.WatchRoomRequest{RoomId: room})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	stream, err := s.admin.WatchRoom(ctx, &roomdv1.WatchRoomRequest{RoomId: room})
 	if err != nil {
 		t.Fatal(err)
 	}

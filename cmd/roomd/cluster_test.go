@@ -259,26 +259,16 @@ func TestClusterFrozenAndKilledNode(t *testing.T) {
 		waitNodes(t, n, 3)
 	}
 
-	onA := dialSession(t, a, "user=ann")
-	onA.mustAck(map[string]any{"op": "join", "room": "hall"})
+	onA := joinedSession(t, a, "ann", "hall")
 	b.dial(t, "hall", "user=bob")
-	onC := dialSession(t, c, "user=cat")
-	onC.mustAck(map[string]any{"op": "join", "room": "hall"})
+	joinedSession(t, c, "cat", "hall")
 	waitMembers(t, a, "hall", 3)
 	for _, who := range []string{"bob", "cat"} {
 		if f := onA.nextOf("presence"); f.str("event") != "joined" || f.str("userId") != who {
 			t.Fatalf("ann heard %v, want %s joined", f, who)
 		}
 	}
-	watchCtx, cancelWatch := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancelWatch()
-	watch, err := a.admin.WatchRoom(watchCtx, &roomdv1.WatchRoomRequest{RoomId: "hall"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := watch.Header(); err != nil {
-		t.Fatal(err)
-	}
+	watch := watchRoom(t, a, "hall")
 
 	proc.signal(syscall.SIGSTOP)
 	frozen := time.Now()
@@ -390,8 +380,7 @@ func TestClusterResumeOnAnotherNodeAndAfterARestart(t *testing.T) {
 	nats := natstest.Start(t)
 	nodes := startNodes(t, nats.URL(), "a", "b")
 	a, b := nodes[0], nodes[1]
-	writer := dialSession(t, b, "user=wri")
-	writer.mustAck(map[string]any{"op": "join", "room": "news"})
+	writer := joinedSession(t, b, "wri", "news")
 	reader := dialSession(t, a, "user=rea")
 	ack := reader.mustAck(map[string]any{"op": "join", "room": "news"})
 	epoch := ack.str("epoch")
@@ -427,10 +416,8 @@ func TestClusterRidesOutANATSRestart(t *testing.T) {
 	nats := natstest.Start(t)
 	nodes := startNodes(t, nats.URL(), "a", "b")
 	a, b := nodes[0], nodes[1]
-	onA := dialSession(t, a, "user=ann")
-	onA.mustAck(map[string]any{"op": "join", "room": "r"})
-	onB := dialSession(t, b, "user=bob")
-	onB.mustAck(map[string]any{"op": "join", "room": "r"})
+	onA := joinedSession(t, a, "ann", "r")
+	onB := joinedSession(t, b, "bob", "r")
 	publishText(onA, "r", "before")
 	if got, _ := texts(onB, 1); got[0] != "before" {
 		t.Fatalf("bob got %v", got)
@@ -601,21 +588,12 @@ func TestClusterCleanStopRemovesMembersAtOnce(t *testing.T) {
 	nats := natstest.Start(t)
 	nodes := startNodes(t, nats.URL(), "a", "b")
 	a, b := nodes[0], nodes[1]
-	onA := dialSession(t, a, "user=ann")
-	onA.mustAck(map[string]any{"op": "join", "room": "hall"})
+	onA := joinedSession(t, a, "ann", "hall")
 	b.dial(t, "hall", "user=bob")
 	if f := onA.nextOf("presence"); f.str("event") != "joined" || f.str("userId") != "bob" {
 		t.Fatalf("ann heard %v, want bob joined", f)
 	}
-	watchCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	watch, err := a.admin.WatchRoom(watchCtx, &roomdv1.WatchRoomRequest{RoomId: "hall"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := watch.Header(); err != nil {
-		t.Fatal(err)
-	}
+	watch := watchRoom(t, a, "hall")
 	stopped := time.Now()
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
@@ -646,8 +624,7 @@ func TestClusterNATSLosesItsStore(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	onA := dialSession(t, a, "user=ann")
 	ack := onA.mustAck(map[string]any{"op": "join", "room": "r"})
-	onB := dialSession(t, b, "user=bob")
-	onB.mustAck(map[string]any{"op": "join", "room": "r"})
+	onB := joinedSession(t, b, "bob", "r")
 	seq := publishText(onA, "r", "old")
 	nats.Stop()
 	nats.Wipe()
@@ -669,10 +646,18 @@ func TestClusterNATSLosesItsStore(t *testing.T) {
 	if fresh.str("epoch") == ack.str("epoch") {
 		t.Errorf("the epoch did not change: %v", fresh)
 	}
-	onB2 := dialSession(t, b, "user=bob")
-	onB2.mustAck(map[string]any{"op": "join", "room": "r"})
+	onB2 := joinedSession(t, b, "bob", "r")
 	publishUntilAcked(again, "r", "new")
 	if got, _ := texts(onB2, 1); got[0] != "new" {
 		t.Fatalf("bob got %v after the store was lost", got)
 	}
+}
+
+// joinedSession connects a client protocol session for user to s and
+// joins room.
+func joinedSession(t *testing.T, s *testServer, user, room string) *sessionClient {
+	t.Helper()
+	c := dialSession(t, s, "user="+user)
+	c.mustAck(map[string]any{"op": "join", "room": room})
+	return c
 }
