@@ -258,3 +258,22 @@ func (h *Hub) Unban(userID string) ([]Ban, error) {
 	slices.SortFunc(lifted, compareBans)
 	return lifted, nil
 }
+
+// inForce counts the bans that have not expired, a shard at a time.
+func (s *banStore) inForce() int {
+	now := s.clock()
+	n := 0
+	for i := range s.shards {
+		shard := &s.shards[i]
+		shard.mu.Lock()
+		for _, bans := range shard.byUser {
+			for _, b := range bans {
+				if !b.expired(now) {
+					n++
+				}
+			}
+		}
+		shard.mu.Unlock()
+	}
+	return n
+}

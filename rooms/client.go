@@ -126,3 +126,13 @@ func (c *Client) RoomCount() int {
 	defer c.mu.Unlock()
 	return len(c.rooms)
 }
+
+// RoomIDs lists the rooms c is in now.
+func (c *Client) RoomIDs() []string {
+	members := c.memberships()
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.room.id
+	}
+	return ids
+}

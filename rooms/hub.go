@@ -85,6 +85,8 @@ type Hub struct {
 	maxHistoryBytes     int64
 	historyBytes        atomic.Int64 // kept by every room's history; see history.go
 
+	counters counters // for Stats
+
 	rooms    [shardCount]roomShard
 	clients  [shardCount]clientShard  // by client id, and by user id for KickUser
 	bans     banStore                 // see bans.go

@@ -356,7 +356,11 @@ func (h *Hub) Publish(m *Message) (Published, error) {
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	return h.broker.Publish(m)
+	p, err := h.broker.Publish(m)
+	if err == nil {
+		h.counters.published(m)
+	}
+	return p, err
 }
 
 // SendToClient queues m for one client only.
@@ -440,6 +444,7 @@ func (h *Hub) Deliver(m *Message) int {
 	}
 	r.emitLocked(Event{Kind: EventMessagePublished, Message: m, Recipients: n})
 	r.mu.Unlock()
+	h.counters.deliveries.Add(uint64(n))
 	for _, c := range slow {
 		h.dropSlow(c)
 	}

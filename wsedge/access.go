@@ -75,6 +75,7 @@ func (e *Edge) identify(r *http.Request, roomID string) (*token.Grant, rooms.Clo
 // refuseAfterUpgrade completes the upgrade only to close at once with code
 // and reason, then waits (bounded) for the peer's close frame.
 func (e *Edge) refuseAfterUpgrade(w http.ResponseWriter, r *http.Request, code rooms.CloseCode, reason string) {
+	e.stats.refusal(int(code))
 	// The upgrade accepts the first subprotocol the client offered: a
 	// browser that offered one (the SDK offers roomd.v1.json) and got none
 	// back fails the handshake, and sees 1006 instead of this close.

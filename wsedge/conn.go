@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -34,6 +35,13 @@ type conn struct {
 	rate       tokenBucket
 	readErr    error
 	peerReason string
+	messagesIn uint64 // data messages the peer sent
+
+	// Used by the writer only (one at a time; c.mu orders them).
+	rounds      uint64 // write rounds, for sampleLatency
+	messagesOut atomic.Uint64 // messages taken from the queue to write; read by finish
+
+	opened time.Time // when the upgrade completed
 
 	mu            sync.Mutex
 	attached      bool // upgraded: the writer may run
@@ -58,6 +66,8 @@ type conn struct {
 func (c *conn) attach(sock net.Conn, tokenExpires time.Time) {
 	c.sock = sock
 	c.reader = &frameReader{sock: sock}
+	c.opened = time.Now()
+	c.edge.stats.open(c.session != nil)
 	c.raw = rawConnOf(sock) // nil for TLS: then only the blocking writer writes
 
 	c.mu.Lock()
@@ -264,6 +274,10 @@ func (c *conn) collect(w *writeScratch) round {
 		w.batch = c.client.Queue().Take(w.batch[:0])
 		for _, m := range w.batch {
 			w.frames = append(w.frames, c.encode(m))
+		}
+		if len(w.batch) > 0 {
+			c.messagesOut.Add(uint64(len(w.batch)))
+			c.sampleLatency(w.batch)
 		}
 		clear(w.batch) // do not pin delivered messages until the next round
 
@@ -510,6 +524,7 @@ func (c *conn) handleRead(opcode byte, payload []byte, err error, closing bool) 
 	if closing {
 		return true
 	}
+	c.messagesIn++
 	if opcode == opText && !utf8.Valid(payload) {
 		c.Close(rooms.CloseInvalidPayload, "text message is not valid UTF-8")
 		return true
@@ -610,6 +625,9 @@ func (c *conn) finish() {
 		}
 	}
 	_ = c.sock.Close()
+	roomIDs := c.roomIDs()
 	c.edge.hub.Leave(c.client, cause, code, reason)
 	c.edge.untrack(c)
+	c.edge.stats.close(c.session != nil, code)
+	c.logClose(code, reason, roomIDs)
 }

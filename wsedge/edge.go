@@ -84,8 +84,15 @@ type Config struct {
 	// is refused with 429 and a join with room_quota. 0 means unlimited.
 	MaxRoomsPerIP   int
 	MaxRoomsPerUser int
-	// Logger receives connection errors; nil means slog.Default().
+	// Logger receives connection errors and a line per finished
+	// connection (info; warn for slow consumers and floods); nil means
+	// slog.Default().
 	Logger *slog.Logger
+	// WriteLatency, when set, is called with how long a message waited
+	// from its publication until a connection's writer took it, for one
+	// write round in 64 of each connection (see sampleLatency). It must
+	// not block.
+	WriteLatency func(time.Duration)
 }
 
 // Edge serves the WebSocket endpoint and owns its connections.
@@ -100,6 +107,7 @@ type Edge struct {
 	flush *flusher // runs connections' writes
 
 	sockets sockets // what Listener accepted and has not seen closed
+	stats   stats   // see Stats
 
 	// controlRate is the pings and pongs per second a peer may send: its
 	// own, and its answers to the server's pings.
@@ -177,7 +185,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	// path value would otherwise keep alive.
 	roomID := strings.Clone(r.PathValue("room_id"))
 	if err := rooms.ValidateRoomID(roomID); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		e.refuse(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if !e.preflight(w, r) {
@@ -199,7 +207,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		e.untrack(c)
-		http.Error(w, err.Error(), joinStatus(err))
+		e.refuse(w, err.Error(), joinStatus(err))
 		return
 	}
 	c.client = client
@@ -231,7 +239,7 @@ func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, 
 func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*conn, *token.Grant) {
 	c := &conn{edge: e, ip: requestIP(r)}
 	if !e.track(c) {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		e.refuse(w, "server shutting down", http.StatusServiceUnavailable)
 		return nil, nil
 	}
 	grant, code, reason := e.identify(r, roomID)
@@ -249,7 +257,7 @@ func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*co
 func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "this is a WebSocket endpoint: connect with a WebSocket client, e.g. new WebSocket('ws://"+r.Host+r.URL.Path+"')", http.StatusUpgradeRequired)
+		e.refuse(w, "this is a WebSocket endpoint: connect with a WebSocket client, e.g. new WebSocket('ws://"+r.Host+r.URL.Path+"')", http.StatusUpgradeRequired)
 		return false
 	}
 	if !e.originAllowed(r) {
@@ -262,7 +270,7 @@ func (e *Edge) preflight(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if e.cfg.Tokens == nil {
 		if user := r.URL.Query().Get("user"); len(user) > rooms.MaxIDBytes || !utf8.ValidString(user) {
-			http.Error(w, "user must be valid UTF-8 of at most "+strconv.Itoa(rooms.MaxIDBytes)+" bytes", http.StatusBadRequest)
+			e.refuse(w, "user must be valid UTF-8 of at most "+strconv.Itoa(rooms.MaxIDBytes)+" bytes", http.StatusBadRequest)
 			return false
 		}
 	}
@@ -310,10 +318,19 @@ func (e *Edge) untrack(c *conn) {
 	}
 }
 
-// Shutdown refuses new connections, closes every connection with 1001 and
-// waits for them to finish their close handshakes. When ctx ends first, the
-// remaining sockets are cut and ctx's error is returned.
-func (e *Edge) Shutdown(ctx context.Context) error {
+// Shutdown refuses new connections, closes every connection with 1001 at
+// once and waits for them to finish their close handshakes: Drain without
+// a window.
+func (e *Edge) Shutdown(ctx context.Context) error { return e.Drain(ctx, 0) }
+
+// Drain refuses new connections and closes every connection with 1001,
+// spread evenly over window so that their clients do not all come back at
+// the same instant (each reconnects some jittered delay after its close,
+// so reconnections arrive at most as fast as closes: len/window a second).
+// Connections not yet closed are served as before. Drain then waits for the
+// close handshakes; when ctx ends first, every remaining socket is cut,
+// asked to close or not, and ctx's error is returned.
+func (e *Edge) Drain(ctx context.Context, window time.Duration) error {
 	e.mu.Lock()
 	e.shuttingDown = true
 	idle := make(chan struct{})
@@ -328,8 +345,12 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 
-	for _, c := range conns {
-		c.Close(rooms.CloseGoingAway, "server shutting down")
+	if !closeSpread(ctx, conns, window) {
+		for _, c := range conns {
+			c.cut()
+		}
+		<-idle
+		return ctx.Err()
 	}
 	select {
 	case <-idle:
@@ -341,4 +362,37 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 	}
 	<-idle // cut sockets fail their reads at once, so this is short
 	return ctx.Err()
+}
+
+// drainTick is how often Drain closes the connections that are due: finer
+// would cost wake-ups and spread no better than clients' own jitter.
+const drainTick = 10 * time.Millisecond
+
+// closeSpread closes conns with 1001, the i-th of n at i/n of window from
+// now, a tick's worth at a time. It reports false if ctx ended first.
+func closeSpread(ctx context.Context, conns []*conn, window time.Duration) bool {
+	start := time.Now()
+	var tick *time.Ticker
+	if window > 0 && len(conns) > 1 {
+		tick = time.NewTicker(drainTick)
+		defer tick.Stop()
+	}
+	for closed := 0; closed < len(conns); {
+		due := len(conns)
+		if tick != nil {
+			due = min(len(conns), 1+int(float64(len(conns))*float64(time.Since(start))/float64(window)))
+		}
+		for ; closed < due; closed++ {
+			conns[closed].Close(rooms.CloseGoingAway, "server shutting down")
+		}
+		if closed == len(conns) {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }

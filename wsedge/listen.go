@@ -73,6 +73,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // refuse answers a socket over a limit, when it can, and closes it. The
 // socket is new, so its send buffer is empty and the write cannot block.
 func (l *listener) refuse(nc net.Conn, status int, why string) {
+	l.edge.stats.refusal(status)
 	if !l.overTLS {
 		body := why + "\n"
 		_, _ = fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n\r\n%s",

@@ -43,7 +43,7 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
 	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, true)
 	if err != nil {
 		e.untrack(c)
-		http.Error(w, err.Error(), joinStatus(err))
+		e.refuse(w, err.Error(), joinStatus(err))
 		return
 	}
 	c.client = client

@@ -127,6 +127,12 @@ type Broker struct {
 	Roster func(ctx context.Context, roomID string) []rooms.ClientInfo
 
 	announcing announceQueue
+
+	// recovered counts the messages read back from the stream because this
+	// node missed them live (fillGapLocked); presenceDropped the joins and
+	// leaves never announced (announceQueue's bound). For Node.Stats.
+	recovered       atomic.Uint64
+	presenceDropped atomic.Uint64
 }
 
 // streamState is the stream and its epoch, replaced together when the
@@ -498,6 +504,7 @@ func (b *Broker) fillGapLocked(rs *roomSub, upTo uint64) {
 			continue
 		}
 		rs.delivered = m.Seq
+		b.recovered.Add(1)
 		b.hand(m)
 	}
 }
@@ -584,6 +591,7 @@ func (b *Broker) Announce(p rooms.PresenceEvent) {
 	if len(q.events) >= maxQueuedAnnouncements {
 		q.events = q.events[1:]
 		q.dropped++
+		b.presenceDropped.Add(1)
 	}
 	q.events = append(q.events, p)
 	q.mu.Unlock()
