@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -73,6 +74,7 @@ func (s *Service) Unban(ctx context.Context, req *roomdv1.UnbanRequest) (*roomdv
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	s.audit(ctx, "user unbanned", slog.String("user", req.GetUserId()), slog.Int("bans_lifted", len(lifted)))
 	resp := &roomdv1.UnbanResponse{Bans: make([]*roomdv1.Ban, len(lifted))}
 	for i, b := range lifted {
 		resp.Bans[i] = banProto(b)

@@ -187,9 +187,10 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(index)
 	})
+	// Alive, not ready: the gRPC server answers, whether or not it is
+	// serving new work (a draining node is alive; readiness is /readyz).
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		resp, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		if _, err := health.Check(r.Context(), &healthpb.HealthCheckRequest{}); err != nil {
 			http.Error(w, "not serving", http.StatusServiceUnavailable)
 			return
 		}

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +30,7 @@ type Service struct {
 	roomdv1.UnimplementedRoomServiceServer
 	rooms           Rooms
 	maxPayloadBytes int
+	log             *slog.Logger
 }
 
 // Options configures a Service. The zero value is usable.
@@ -37,6 +40,10 @@ type Options struct {
 	// member receives more than a member may send. 0 means
 	// rooms.DefaultMaxMessageBytes, the edge's default too.
 	MaxPayloadBytes int
+	// Logger gets a line for each change made through the API (rooms
+	// created and deleted, kicks, bans, unbans), with the caller's address;
+	// nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // NewService returns the admin service for r with the default Options;
@@ -45,7 +52,7 @@ func NewService(r Rooms) *Service { return NewServiceWithOptions(r, Options{}) }
 
 // NewServiceWithOptions returns the admin service for r.
 func NewServiceWithOptions(r Rooms, opts Options) *Service {
-	s := &Service{rooms: r, maxPayloadBytes: opts.MaxPayloadBytes}
+	s := &Service{rooms: r, maxPayloadBytes: opts.MaxPayloadBytes, log: cmp.Or(opts.Logger, slog.Default())}
 	if s.maxPayloadBytes <= 0 {
 		s.maxPayloadBytes = rooms.DefaultMaxMessageBytes
 	}
@@ -144,6 +151,7 @@ func (s *Service) CreateRoom(ctx context.Context, req *roomdv1.CreateRoomRequest
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	s.audit(ctx, "room created", slog.String("room", info.RoomID))
 	return &roomdv1.CreateRoomResponse{Room: roomProto(info)}, nil
 }
 
@@ -176,6 +184,7 @@ func (s *Service) DeleteRoom(ctx context.Context, req *roomdv1.DeleteRoomRequest
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	s.audit(ctx, "room deleted", slog.String("room", req.GetRoomId()), slog.Int("members_removed", res.Removed))
 	return &roomdv1.DeleteRoomResponse{
 		DisconnectedCount: uint32(res.Disconnected), RemovedCount: uint32(res.Removed),
 		Partial: cov.Partial(), UnreachableNodes: cov.Unreachable,
@@ -210,12 +219,15 @@ func (s *Service) KickClient(ctx context.Context, req *roomdv1.KickClientRequest
 		if err != nil {
 			return nil, statusOf(err)
 		}
+		s.audit(ctx, "client kicked", slog.String("client", info.ClientID), slog.String("user", info.UserID), slog.String("reason", req.GetReason()))
 		return &roomdv1.KickClientResponse{Client: clientProto(info)}, nil
 	}
 	info, ban, err := s.rooms.BanClient(ctx, req.GetClientId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	s.audit(ctx, "client kicked and user banned", slog.String("client", info.ClientID), slog.String("user", info.UserID),
+		slog.String("room", ban.RoomID), slog.Time("until", ban.ExpiresAt), slog.String("reason", req.GetReason()))
 	return &roomdv1.KickClientResponse{Client: clientProto(info), Ban: banProto(ban)}, nil
 }
 
@@ -228,12 +240,16 @@ func (s *Service) KickUser(ctx context.Context, req *roomdv1.KickUserRequest) (*
 		if err != nil {
 			return nil, statusOf(err)
 		}
+		s.audit(ctx, "user kicked", slog.String("user", req.GetUserId()), slog.String("room", req.GetRoomId()),
+			slog.Int("kicked", n), slog.String("reason", req.GetReason()))
 		return &roomdv1.KickUserResponse{KickedCount: uint32(n), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}, nil
 	}
 	ban, n, cov, err := s.rooms.BanUser(ctx, req.GetUserId(), req.GetRoomId(), req.GetReason(), seconds(req.GetBanSeconds()))
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	s.audit(ctx, "user kicked and banned", slog.String("user", req.GetUserId()), slog.String("room", req.GetRoomId()),
+		slog.Int("kicked", n), slog.Time("until", ban.ExpiresAt), slog.String("reason", req.GetReason()))
 	return &roomdv1.KickUserResponse{KickedCount: uint32(n), Ban: banProto(ban), Partial: cov.Partial(), UnreachableNodes: cov.Unreachable}, nil
 }
 
