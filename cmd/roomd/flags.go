@@ -62,6 +62,7 @@ type config struct {
 	maxRoomsPerConn     int
 
 	cluster clusterConfig // cluster.go
+	ops     opsConfig     // operate.go
 }
 
 // envPrefix names each flag's environment variable: -max-queue-bytes is
@@ -124,6 +125,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with -tls-key every listener serves TLS (wss://, https://, gRPC over TLS)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of -tls-cert")
 	cfg.cluster.register(fs)
+	cfg.ops.register(fs)
 	fs.BoolVar(&showVersion, versionFlag, false, "print roomd's version and the Go version it was built with, and exit (command line only: no "+envName(versionFlag)+")")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: roomd [flags]\n\nEvery flag but -version can also be set by an environment variable: -max-queue-bytes is %s.\n\n", envName("max-queue-bytes"))
@@ -204,6 +206,9 @@ func (cfg config) validate() error {
 		}
 	}
 	if err := cfg.validateAdminSecurity(); err != nil {
+		return err
+	}
+	if err := cfg.ops.validate(); err != nil {
 		return err
 	}
 	return cfg.cluster.validate()
@@ -294,8 +299,8 @@ func unexpectedArguments(fs *flag.FlagSet, args []string) error {
 const exitCodesHelp = `
 Exit codes: 0 stopped by SIGINT or SIGTERM after a clean shutdown; 1 stopped because
 a listener failed while serving; 2 could not start (a bad flag or variable, an
-unreadable key or token file, an address in use). Errors are printed as
-"roomd: ..." on stderr.
+unreadable key or token file, an address in use); 3 a second SIGINT or SIGTERM
+stopped it at once, during the drain. Errors are printed as "roomd: ..." on stderr.
 `
 
 // connectionLimit is -max-conns, or when 0 the open-file limit less room

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,13 +74,17 @@ type testServer struct {
 // startServer runs roomd with test-friendly flags, plus any given args.
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
-	base := []string{"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0", "-shutdown-timeout", "5s"}
+	base := []string{"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0", "-shutdown-timeout", "5s", "-drain-window", "0s"}
 	cfg, err := parseConfig(append(base, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug // unless the test asks for a level
+	if slices.Contains(args, "-log-level") {
+		level, _ = parseLogLevel(cfg.logLevel)
+	}
+	log := cfg.ops.newLogger(logs, level)
 	ctx, cancel := context.WithCancel(context.Background())
 	readyc := make(chan listeners, 1)
 	done := make(chan error, 1)

@@ -20,13 +20,22 @@ const (
 	exitOK          = 0 // stopped by a signal after a clean shutdown
 	exitFailed      = 1 // a listener failed while serving
 	exitCannotStart = 2 // bad configuration, or a listener could not be opened
+
+	exitStoppedAtOnce = 3 // a second SIGINT or SIGTERM cut the drain short
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := roomd(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel() // drain: see run
+		<-signals
+		fmt.Fprintln(os.Stderr, "roomd: a second signal: stopping at once, without draining")
+		os.Exit(exitStoppedAtOnce)
+	}()
+	os.Exit(roomd(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
 // roomd is the whole command: it parses the configuration, serves until ctx
@@ -42,7 +51,7 @@ func roomd(ctx context.Context, args []string, getenv func(string) string, stdou
 		return exitCannotStart
 	}
 	level, _ := parseLogLevel(cfg.logLevel) // checked by parseConfig
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := cfg.ops.newLogger(stderr, level)
 	err = run(ctx, cfg, log, nil)
 	var se *startError
 	switch {

@@ -38,7 +38,7 @@ var serving = regexp.MustCompile(`msg="roomd serving".* websocket=ws://([^/ ]+)/
 // process, waits until it serves, and kills it when the test ends.
 func startProcess(t *testing.T, args ...string) *roomdProcess {
 	t.Helper()
-	base := []string{"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0", "-shutdown-timeout", "5s", "-log-level", "debug"}
+	base := []string{"-listen", "127.0.0.1:0", "-admin-grpc", "127.0.0.1:0", "-admin-http", "127.0.0.1:0", "-shutdown-timeout", "5s", "-drain-window", "0s", "-log-level", "debug"}
 	cmd := exec.Command(os.Args[0], append(base, args...)...)
 	cmd.Env = append(os.Environ(), asRoomd+"=1")
 	stderr, err := cmd.StderrPipe()

@@ -16,6 +16,7 @@ import (
 	"roomd/rooms"
 	"roomd/rooms/admin"
 	"roomd/rooms/cluster"
+	"roomd/rooms/metrics"
 	"roomd/wsedge"
 )
 
@@ -84,8 +85,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		hubCfg.NewBroker = node.NewBroker
 	}
 	hub := rooms.NewHub(hubCfg)
+	readyz := &readiness{node: node}
+	var edge *wsedge.Edge
+	stats := metrics.Sources{Hub: hub.Stats, Edge: func() wsedge.Stats { return edge.Stats() }, Ready: readyz.ready, Version: admin.BuildVersion()}
+	if node != nil {
+		stats.Cluster = node.Stats
+	}
+	meters := metrics.New(stats)
 	maxConns := cfg.connectionLimit()
-	edge := wsedge.New(wsedge.Config{
+	edge = wsedge.New(wsedge.Config{
 		Hub:             hub,
 		AutoCreate:      cfg.autoCreate,
 		MaxMessageBytes: cfg.maxMessageBytes,
@@ -102,6 +110,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxRoomsPerIP:   cfg.maxRoomsPerIP,
 		MaxRoomsPerUser: cfg.maxRoomsPerUser,
 		Logger:          log,
+		WriteLatency:    meters.ObserveWriteLatency,
 	})
 
 	var lns []net.Listener
@@ -164,8 +173,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
-		admin.NewServiceWithOptions(adminRooms, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes)}),
-		admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log})...)
+		admin.NewServiceWithOptions(adminRooms, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes), Logger: log}),
+		append(admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log}),
+			grpc.ChainUnaryInterceptor(meters.GRPC.UnaryServerInterceptor()),
+			grpc.ChainStreamInterceptor(meters.GRPC.StreamServerInterceptor()))...)
+	meters.GRPC.InitializeMetrics(grpcSrv)
 	// The gateway reaches the same gRPC server in process, without TLS; the
 	// server still checks the token it forwards.
 	inProcessLn := admin.ListenInProcess()
@@ -182,8 +194,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		return err
 	}
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	publicSrv := publicServer(edge.Handler(), cfg.readHeaderTimeout, cfg.writeTimeout, errorLog)
-	adminSrv := &http.Server{Handler: gateway, ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+	publicSrv := publicServer(withReadyz(readyz, edge.Handler()), cfg.readHeaderTimeout, cfg.writeTimeout, errorLog)
+	adminMux := http.NewServeMux()
+	adminMux.Handle("GET /metrics", meters.Handler())
+	adminMux.Handle("/", withReadyz(readyz, gateway))
+	adminSrv := &http.Server{Handler: adminMux, ReadHeaderTimeout: cfg.readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
 
 	failed := make(chan error, 4)
 	var serving sync.WaitGroup
@@ -216,16 +231,27 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		ready(listeners{public: publicLn.Addr(), adminGRPC: grpcLn.Addr(), adminHTTP: httpLn.Addr()})
 	}
 
+	healthCtx, stopHealth := context.WithCancel(context.Background())
+	defer stopHealth()
+	go readyz.reportHealth(healthCtx, health)
+
+	window := cfg.ops.drainWindow
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", "drain", cfg.shutdownTimeout)
+		err = drainGrace(cfg.ops.drainGrace, readyz, health, failed, log, hub.ClientCount())
+		if err != nil {
+			window = 0
+		}
 	case err = <-failed:
 		log.Error("listener failed; shutting down", "error", err)
+		window = 0
 	}
-
-	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-	defer cancel()
+	readyz.draining.Store(true)
 	health.Shutdown()
+	log.Info("closing client connections", "window", window, "clients", hub.ClientCount())
+
+	drainCtx, cancel := context.WithTimeout(context.Background(), window+cfg.shutdownTimeout)
+	defer cancel()
 	var stopping sync.WaitGroup
 	stopping.Add(1)
 	go func() {
@@ -237,7 +263,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 			_ = publicSrv.Close()
 		}
 	}()
-	if err := edge.Shutdown(drainCtx); err != nil {
+	if err := edge.Drain(drainCtx, window); err != nil {
 		log.Warn("clients did not finish closing in time; cut them off", "error", err)
 	}
 	stopping.Wait()
