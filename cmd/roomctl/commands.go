@@ -181,7 +181,7 @@ func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet, own map[string
 		ownFlags.SetOutput(w)
 		ownFlags.PrintDefaults()
 	}
-	fmt.Fprint(w, "\nGlobal flags (-addr, -token, -token-file, -tls-ca, -timeout, -o) may be given here too; roomctl -h lists them, the exit codes too.\n")
+	fmt.Fprint(w, "\nThe global flags (-addr, -token, -token-file, -tls-ca, -timeout, -o) may come\nhere too; roomctl -h describes them, and the exit codes.\n")
 }
 
 func upperFirst(s string) string {

@@ -27,7 +27,7 @@ TOKEN=$(roomctl gentoken ...) works; -o json adds what it grants. It needs
 no server.
 
 The secret comes from -secret, -secret-file (surrounding whitespace
-trimmed) or ` + secretEnv + `, the last best kept out of ps and shell
+trimmed) or ` + secretEnv + `, which keeps it out of ps and shell
 history. Tokens for production come from the application's own backend;
 this is for trying roomd out and for tests.`,
 	setup: func(fs *flag.FlagSet) action {

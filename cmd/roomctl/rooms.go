@@ -58,7 +58,7 @@ var roomsGet = &command{
 	path:    "rooms get",
 	args:    "<room>",
 	minArgs: 1, maxArgs: 1,
-	summary: "show one room: options, metadata, members, position",
+	summary: "show one room: options, metadata, client count, position",
 	setup: func(*flag.FlagSet) action {
 		return func(ctx context.Context, s *session, args []string) error {
 			c, err := s.client()

@@ -25,7 +25,9 @@ as WatchRoom's REST stream shows its "result".
 
 With -since-seq, the room's kept messages after that seq come first, then
 live events, with nothing missed or seen twice between; OutOfRange (exit
-code 1) when roomd no longer keeps them all. Both end with exit code 0.`,
+code 1) when roomd no longer keeps them all.
+
+A watch that is interrupted, or whose room is deleted, exits 0.`,
 	setup: func(fs *flag.FlagSet) action {
 		sinceSeq := fs.Uint64("since-seq", 0, "first replay the messages after this seq (publish prints it; 0: every message kept)")
 		epoch := fs.String("epoch", "", "the epoch -since-seq belongs to (publish prints it); another is OutOfRange")
