@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -45,17 +46,15 @@ func envName(flagName string) string {
 // environment would change what scripts read without them saying so.
 const noEnv = "o"
 
-// fromEnv sets each global flag given in neither flag set from its
-// environment variable, then checks the result.
-func (g *globals) fromEnv(getenv func(string) string, sets ...*flag.FlagSet) error {
-	given := map[string]bool{noEnv: true}
-	for _, fs := range sets {
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	}
+// fromEnv sets each global flag given neither before the command (top)
+// nor after it (cmd) from its environment variable, then checks them all.
+func (g *globals) fromEnv(getenv func(string) string, top, cmd *flag.FlagSet) error {
+	set := given(top)
+	maps.Copy(set, given(cmd))
 	var err error
-	sets[0].VisitAll(func(f *flag.Flag) {
+	top.VisitAll(func(f *flag.Flag) {
 		v := getenv(envName(f.Name))
-		if given[f.Name] || v == "" || err != nil {
+		if set[f.Name] || f.Name == noEnv || v == "" || err != nil {
 			return
 		}
 		if e := f.Value.Set(v); e != nil {

@@ -75,11 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	s := &session{globals: &g, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	defer s.close()
-	callCtx, cancel := ctx, context.CancelFunc(func() {})
+	callCtx := ctx
 	if !cmd.stream {
+		var cancel context.CancelFunc
 		callCtx, cancel = context.WithTimeout(ctx, g.timeout)
+		defer cancel()
 	}
-	defer cancel()
 	err = action(callCtx, s, positional)
 	if cmd.stream && ctx.Err() != nil {
 		return exitOK // interrupted: how a watch is meant to end
