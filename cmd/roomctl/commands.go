@@ -73,8 +73,8 @@ func lookup(args []string) (*command, []string, error) {
 		if len(rest) > 0 && isHelp(rest[0]) {
 			return nil, nil, flag.ErrHelp
 		}
-		if len(rest) == 0 {
-			return nil, nil, usageErrorf("%s needs a command: %s (roomctl %s -h)", path, strings.Join(groupCommands(path), ", "), path)
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return nil, nil, usageErrorf("%s needs a command, before its flags: %s (roomctl %s -h)", path, strings.Join(groupCommands(path), ", "), path)
 		}
 		path, rest = path+" "+rest[0], rest[1:]
 	}

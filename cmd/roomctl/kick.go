@@ -38,11 +38,11 @@ and nothing is kicked).`,
 			if s.json() {
 				return s.printJSON(resp)
 			}
-			cl, of := resp.Client, ""
-			if cl.UserId != "" {
-				of = " of user " + cell(cl.UserId)
+			cl, of := resp.GetClient(), ""
+			if cl.GetUserId() != "" {
+				of = " of user " + cell(cl.GetUserId())
 			}
-			fmt.Fprintf(s.stdout, "kicked client %s%s from room %s\n", cl.ClientId, of, cl.RoomId)
+			fmt.Fprintf(s.stdout, "kicked client %s%s from room %s\n", args[0], of, cl.GetRoomId())
 			return s.printBan(resp.Ban)
 		}
 	},

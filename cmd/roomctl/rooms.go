@@ -157,20 +157,20 @@ get a room_deleted notice and stay connected.`,
 // roomFields are a room as rooms get and rooms create print it.
 func roomFields(r *roomdv1.Room) []field {
 	fields := []field{
-		{"room", r.RoomId},
-		{"clients", countCell(r.ClientCount)},
-		{"max clients", maxClientsCell(r.MaxClients)},
-		{"echo", strconv.FormatBool(r.Echo)},
-		{"presence", strconv.FormatBool(r.Presence)},
-		{"history size", countCell(r.HistorySize)},
-		{"last seq", strconv.FormatUint(r.LastSeq, 10)},
-		{"epoch", cell(r.Epoch)},
-		{"auto created", strconv.FormatBool(r.AutoCreated)},
-		{"created", timeCell(r.CreateTime)},
+		{"room", r.GetRoomId()},
+		{"clients", countCell(r.GetClientCount())},
+		{"max clients", maxClientsCell(r.GetMaxClients())},
+		{"echo", strconv.FormatBool(r.GetEcho())},
+		{"presence", strconv.FormatBool(r.GetPresence())},
+		{"history size", countCell(r.GetHistorySize())},
+		{"last seq", strconv.FormatUint(r.GetLastSeq(), 10)},
+		{"epoch", cell(r.GetEpoch())},
+		{"auto created", strconv.FormatBool(r.GetAutoCreated())},
+		{"created", timeCell(r.GetCreateTime())},
 	}
 	name := "metadata"
-	for _, k := range slices.Sorted(maps.Keys(r.Metadata)) {
-		fields = append(fields, field{name, cell(k + "=" + r.Metadata[k])})
+	for _, k := range slices.Sorted(maps.Keys(r.GetMetadata())) {
+		fields = append(fields, field{name, cell(k + "=" + r.GetMetadata()[k])})
 		name = ""
 	}
 	if name != "" {

@@ -44,7 +44,8 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"room", "list"}, nil, `roomctl: unknown command "room" (roomctl -h lists the commands)`},
 		{[]string{"rooms", "lst"}, nil, `roomctl: unknown command "rooms lst"`},
-		{[]string{"rooms"}, nil, "roomctl: rooms needs a command: list, get, create, delete (roomctl rooms -h)"},
+		{[]string{"rooms"}, nil, "roomctl: rooms needs a command, before its flags: list, get, create, delete (roomctl rooms -h)"},
+		{[]string{"bans", "-o", "json", "list"}, nil, "roomctl: bans needs a command, before its flags: list, lift (roomctl bans -h)"},
 		{[]string{"rooms", "get"}, nil, `roomctl: rooms get: got 0 arguments []; usage: roomctl rooms get <room> [flags] (-h for more)`},
 		{[]string{"rooms", "get", "a", "b"}, nil, `got 2 arguments ["a" "b"]`},
 		{[]string{"rooms", "list", "extra"}, nil, "usage: roomctl rooms list [flags]"},
