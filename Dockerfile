@@ -15,9 +15,11 @@ COPY . .
 # VERSION is what roomd -version and the admin API's ListNodes report.
 ARG VERSION=
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X roomd/rooms/admin.version=${VERSION}" -o /out/roomd ./cmd/roomd
+# roomctl beside it, for "docker exec <container> roomctl rooms list".
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/roomctl ./cmd/roomctl
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/roomd /usr/local/bin/roomd
+COPY --from=build /out/roomd /out/roomctl /usr/local/bin/
 USER nonroot:nonroot
 # 8080: WebSocket clients and the demo page. 9090 (admin gRPC) and 9091
 # (admin REST) listen on 127.0.0.1 unless ROOMD_ADMIN_GRPC / ROOMD_ADMIN_HTTP
