@@ -179,6 +179,7 @@ func indexPage(version string) []byte {
 <h1>%[1]s</h1>
 <p>roomd %[2]s. REST and gRPC (roomd.v1.RoomService) admin API of roomd's rooms.</p>
 <ul>
+<li><a href="/ui/">/ui/</a>: the admin console, in a browser (it asks for the admin token if the server has one)</li>
 <li><a href="/v1/rooms">/v1/rooms</a>: the REST API's base (JSON; with an admin token, send it as "Authorization: Bearer &lt;token&gt;")</li>
 <li><a href="/openapi.json">/openapi.json</a>: the API's OpenAPI (Swagger 2.0) description</li>
 <li><a href="/healthz">/healthz</a>: health ("ok" when serving)</li>

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	roomdv1 "roomd/gen/roomd/v1"
+	"roomd/rooms/admin/console"
 )
 
 // DefaultMaxRecvMsgBytes bounds one admin request when ServerConfig leaves
@@ -135,12 +137,14 @@ type GatewayConfig struct {
 }
 
 // NewGateway returns the admin HTTP handler: the REST gateway under /v1/,
-// /healthz, /openapi.json, and a short index at /. It calls the gRPC server
-// over conn (see DialInProcess), so that server streaming (WatchRoom)
-// works, which grpc-gateway's in-process mode does not support. The gateway
-// passes the Authorization header on as "authorization" metadata (its
-// default), so the gRPC server checks REST calls' tokens too; /healthz,
-// /openapi.json and the index need none.
+// /healthz, /openapi.json, the admin console at /ui/ (package console) and
+// a short index at /. It calls the gRPC server over conn (see
+// DialInProcess), so that server streaming (WatchRoom) works, which
+// grpc-gateway's in-process mode does not support. The gateway passes the
+// Authorization header on as "authorization" metadata (its default), so the
+// gRPC server checks REST calls' tokens too; /healthz, /openapi.json, the
+// index and the console's files need none (the console's calls to /v1/
+// carry the token its user types in).
 //
 // Mistakes are refused, never guessed at: an unknown field in a request
 // body is 400 naming it, a method a path does not have is 405 with an
@@ -182,6 +186,9 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	admit := newAdmission(cfg.Token, cfg.MaxConcurrentCalls)
 	mux.Handle("/v1/", admitREST(admit, gw, http.MaxBytesHandler(gw, cfg.MaxBodyBytes)))
 	mux.Handle("/", notFound(gw))
+	ui := console.Handler(notFound(gw))
+	mux.Handle("GET "+console.Path, ui)
+	mux.Handle("GET "+strings.TrimSuffix(console.Path, "/"), ui) // redirected to console.Path
 	index := indexPage(cfg.Version)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
