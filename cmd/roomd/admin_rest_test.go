@@ -134,7 +134,7 @@ func TestAdminHTTPIndexAndUnknownPaths(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("GET /: HTTP %d %q, want 200 with HTML", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, want := range []string{"roomd admin API", `href="/openapi.json"`, `href="/healthz"`, `href="/v1/rooms"`, admin.BuildVersion()} {
+	for _, want := range []string{"roomd admin API", `href="/openapi.json"`, `href="/healthz"`, `href="/readyz"`, `href="/metrics"`, `href="/v1/rooms"`, admin.BuildVersion()} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("GET /: index does not mention %q:\n%s", want, body)
 		}

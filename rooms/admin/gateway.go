@@ -182,7 +182,9 @@ func indexPage(version string) []byte {
 <li><a href="/ui/">/ui/</a>: the admin console, in a browser (it asks for the admin token if the server has one)</li>
 <li><a href="/v1/rooms">/v1/rooms</a>: the REST API's base (JSON; with an admin token, send it as "Authorization: Bearer &lt;token&gt;")</li>
 <li><a href="/openapi.json">/openapi.json</a>: the API's OpenAPI (Swagger 2.0) description</li>
-<li><a href="/healthz">/healthz</a>: health ("ok" when serving)</li>
+<li><a href="/healthz">/healthz</a>: liveness ("ok" while the process serves, draining or not)</li>
+<li><a href="/readyz">/readyz</a>: readiness ("ready", or 503 and why not: draining, NATS unreachable)</li>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
 </ul>
 `, apiTitle, html.EscapeString(version))
 }
