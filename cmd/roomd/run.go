@@ -101,6 +101,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxRoomsPerConn: cfg.maxRoomsPerConn,
 		MaxRoomsPerIP:   cfg.maxRoomsPerIP,
 		MaxRoomsPerUser: cfg.maxRoomsPerUser,
+		TrustedProxies:  cfg.proxies(),
+		ProxyProtocol:   cfg.proxyProtocol,
+		ProxyTimeout:    cfg.readHeaderTimeout,
 		Logger:          log,
 	})
 
