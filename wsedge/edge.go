@@ -71,6 +71,18 @@ type Config struct {
 	// nothing.
 	MaxConns      int
 	MaxConnsPerIP int
+	// TrustedProxies are the proxies in front of the edge (see
+	// ParseTrustedProxies). From a peer in them, and only then, the client
+	// is the one X-Forwarded-For names (clientaddr.go): ListClients shows
+	// it, and MaxConnsPerIP and MaxRoomsPerIP count it, at the upgrade;
+	// the proxy's socket counts in MaxConns only. Empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol makes Listener refuse sockets from peers outside
+	// TrustedProxies and expect every socket to start with a PROXY
+	// protocol header, version 1 or 2, whose client address is then the
+	// socket's, within ProxyTimeout (0 means 5 s) (proxyproto.go).
+	ProxyProtocol bool
+	ProxyTimeout  time.Duration
 	// MessageRate is how many messages per second a connection may send on
 	// average, with bursts of MessageBurst; over it the connection is closed
 	// with 1008. 0 means unlimited.
@@ -85,18 +97,6 @@ type Config struct {
 	// is refused with 429 and a join with room_quota. 0 means unlimited.
 	MaxRoomsPerIP   int
 	MaxRoomsPerUser int
-	// TrustedProxies are the proxies in front of the edge (see
-	// ParseTrustedProxies). From a peer in them, and only then, the client
-	// is the one X-Forwarded-For names (clientaddr.go): ListClients shows
-	// it, and MaxConnsPerIP and MaxRoomsPerIP count it, at the upgrade;
-	// the proxy's socket counts in MaxConns only. Empty trusts nobody.
-	TrustedProxies []netip.Prefix
-	// ProxyProtocol makes Listener refuse sockets from peers outside
-	// TrustedProxies and expect every socket to start with a PROXY
-	// protocol header, version 1 or 2, whose client address is then the
-	// socket's, within ProxyTimeout (0 means 5 s) (proxyproto.go).
-	ProxyProtocol bool
-	ProxyTimeout  time.Duration
 	// Logger receives connection errors; nil means slog.Default().
 	Logger *slog.Logger
 }

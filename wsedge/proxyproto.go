@@ -201,11 +201,10 @@ func (l *listener) proxied(nc net.Conn, s *socket) net.Conn {
 		}
 		err = l.edge.countSocketIP(s, src.Addr())
 		if errors.Is(err, errOverIPLimit) {
+			// As at accept; closing nc here leaves the socket's count to
+			// its own Close, which net/http calls on the error.
 			why := perIPRefusal(src.Addr(), l.edge.cfg.MaxConnsPerIP)
-			if !l.overTLS {
-				_ = nc.SetWriteDeadline(time.Now().Add(l.edge.cfg.WriteTimeout))
-				_, _ = io.WriteString(nc, bareResponse(http.StatusTooManyRequests, why))
-			}
+			l.refuse(nc, http.StatusTooManyRequests, why)
 			l.edge.noteIPLimit(&l.atIPLimit, src.Addr())
 			return errors.New(why)
 		}
