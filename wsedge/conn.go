@@ -25,7 +25,8 @@ type conn struct {
 	reader *frameReader    // used by the reader goroutine only
 	ping   *time.Timer
 	expiry *time.Timer // closes the connection when its token expires; nil without one
-	ip     string      // the peer's address, what room quotas count by
+	addr   clientAddr  // who the client is (ClientAddr): the peer, or whom a trusted proxy named
+	ip     string      // the client's IP, what room quotas count by
 
 	roomID  string   // a raw connection's one room
 	session *session // the client protocol's state; nil for raw relay

@@ -37,7 +37,9 @@
 // against MaxConns and MaxConnsPerIP until the socket is closed, upgraded or
 // not, by whoever closes it (net/http, or the connection after a hijack); a
 // socket over a limit is answered and closed inside Accept. The counts have
-// a lock of their own, never held together with the Edge's.
+// a lock of their own, never held together with the Edge's. Behind a
+// trusted proxy the client is counted per IP later, by the address the
+// proxy names (clientaddr.go, proxyproto.go).
 //
 // # Closing
 //

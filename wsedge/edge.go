@@ -28,6 +28,7 @@ const (
 	DefaultPongTimeout  = 20 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultCloseTimeout = 3 * time.Second
+	DefaultProxyTimeout = 5 * time.Second
 )
 
 // Config configures an Edge. Zero values mean the documented defaults.
@@ -70,6 +71,18 @@ type Config struct {
 	// nothing.
 	MaxConns      int
 	MaxConnsPerIP int
+	// TrustedProxies are the proxies in front of the edge (see
+	// ParseTrustedProxies). From a peer in them, and only then, the client
+	// is the one X-Forwarded-For names (clientaddr.go): ListClients shows
+	// it, and MaxConnsPerIP and MaxRoomsPerIP count it, at the upgrade;
+	// the proxy's socket counts in MaxConns only. Empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol makes Listener refuse sockets from peers outside
+	// TrustedProxies and expect every socket to start with a PROXY
+	// protocol header, version 1 or 2, whose client address is then the
+	// socket's, within ProxyTimeout (0 means 5 s) (proxyproto.go).
+	ProxyProtocol bool
+	ProxyTimeout  time.Duration
 	// MessageRate is how many messages per second a connection may send on
 	// average, with bursts of MessageBurst; over it the connection is closed
 	// with 1008. 0 means unlimited.
@@ -198,7 +211,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	// Joining before the upgrade lets a missing or full room be refused
 	// with an HTTP status, and no message published after the 101 is lost.
-	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c,
+	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: c.ClientAddr()}, c,
 		rooms.JoinOptions{AutoCreate: e.cfg.AutoCreate, Quotas: e.roomQuotas(c.ip, grant.UserID)})
 	if errors.Is(err, rooms.ErrBanned) {
 		e.untrack(c)
@@ -235,11 +248,17 @@ func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, 
 
 // admit registers a new connection, for Shutdown to close, and finds out
 // who it is. When it refuses, it has answered the request and returns nil.
-// Its socket was counted against the connection limits at accept.
+// Its socket was counted against the connection limits at accept; a
+// client behind a trusted proxy is counted per IP here.
 func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*conn, *token.Grant) {
-	c := &conn{edge: e, ip: requestIP(r)}
+	addr := e.clientAddrOf(r)
+	c := &conn{edge: e, addr: addr, ip: addr.quotaKey()}
 	if !e.track(c) {
 		e.refuse(w, "server shutting down", http.StatusServiceUnavailable)
+		return nil, nil
+	}
+	if !e.countForwarded(w, c) {
+		e.untrack(c)
 		return nil, nil
 	}
 	grant, code, reason := e.identify(r, roomID)
@@ -307,14 +326,15 @@ func (e *Edge) track(c *conn) bool {
 
 func (e *Edge) untrack(c *conn) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.conns[c]; !ok {
-		return
-	}
+	_, tracked := e.conns[c]
 	delete(e.conns, c)
-	if e.shuttingDown && len(e.conns) == 0 && e.idle != nil {
+	if tracked && e.shuttingDown && len(e.conns) == 0 && e.idle != nil {
 		close(e.idle)
 		e.idle = nil
+	}
+	e.mu.Unlock()
+	if tracked && c.addr.countedIP { // after e.mu: the sockets' lock is taken alone
+		e.uncountIP(c.addr.ip)
 	}
 }
 

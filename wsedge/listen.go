@@ -3,6 +3,7 @@ package wsedge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,6 +27,11 @@ const logInterval = 10 * time.Second
 // close; when overTLS (ln is about to be wrapped by tls.NewListener) nothing
 // readable can be said before a handshake, so it is closed without a word.
 // Refusals are logged at warn, once per logInterval with a count.
+//
+// A socket from one of Config.TrustedProxies counts in MaxConns only: its
+// client is counted per IP once known (clientaddr.go). With
+// Config.ProxyProtocol, sockets from other peers are closed at once, and
+// each socket's PROXY header is read in its own goroutine (proxyproto.go).
 func (e *Edge) Listener(ln net.Listener, overTLS bool) net.Listener {
 	return &listener{Listener: ln, edge: e, overTLS: overTLS}
 }
@@ -36,6 +42,9 @@ type listener struct {
 	overTLS bool
 
 	atLimit, atIPLimit RateLog
+	// untrusted and badHeader count sockets refused under ProxyProtocol:
+	// from a peer that is no trusted proxy, or without a valid header.
+	untrusted, badHeader RateLog
 }
 
 // sockets counts the sockets of the edge's listeners. Its lock is taken
@@ -43,7 +52,11 @@ type listener struct {
 type sockets struct {
 	mu    sync.Mutex
 	total int
-	perIP map[netip.Addr]int
+	perIP map[netip.Addr]int // sockets of untrusted peers, and the clients of trusted proxies
+
+	// atForwardedLimit logs upgrades refused at MaxConnsPerIP for a
+	// client behind a trusted proxy.
+	atForwardedLimit RateLog
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -53,20 +66,50 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := peerIP(nc.RemoteAddr())
-		switch l.edge.addSocket(ip) {
+		proxied := l.edge.cfg.ProxyProtocol
+		if proxied && !l.edge.trusted(ip) {
+			// Only a trusted proxy may say who its client is; anyone else
+			// is closed without a word, before a byte is read.
+			_ = nc.Close()
+			if n, ok := l.untrusted.Note(time.Now()); ok {
+				l.edge.log.Warn("refusing sockets from an address not in -trusted-proxies: with -proxy-protocol every socket must come from a trusted proxy", "latest_ip", ip.String(), "refused", n)
+			}
+			continue
+		}
+		// A trusted proxy's socket carries many clients: it counts in
+		// total only, and its client per IP once known (the PROXY
+		// header, or the upgrade request's X-Forwarded-For).
+		perIP := !proxied && !l.edge.trusted(ip)
+		switch l.edge.addSocket(ip, perIP) {
 		case 0:
-			return &socket{Conn: nc, edge: l.edge, ip: ip}, nil
+			s := &socket{Conn: nc, edge: l.edge, ip: ip, perIP: perIP}
+			if proxied {
+				s.Conn = l.proxied(nc, s)
+			}
+			return s, nil
 		case http.StatusServiceUnavailable:
 			l.refuse(nc, http.StatusServiceUnavailable, fmt.Sprintf("server at its limit of %d connections", l.edge.cfg.MaxConns))
 			if n, ok := l.atLimit.Note(time.Now()); ok {
 				l.edge.log.Warn("public listener at -max-conns: refusing new connections", "max_conns", l.edge.cfg.MaxConns, "refused", n)
 			}
 		default:
-			l.refuse(nc, http.StatusTooManyRequests, fmt.Sprintf("too many connections from %s (limit %d)", ip, l.edge.cfg.MaxConnsPerIP))
-			if n, ok := l.atIPLimit.Note(time.Now()); ok {
-				l.edge.log.Warn("refusing connections at -max-conns-per-ip", "latest_ip", ip.String(), "max_conns_per_ip", l.edge.cfg.MaxConnsPerIP, "refused", n)
-			}
+			l.refuse(nc, http.StatusTooManyRequests, perIPRefusal(ip, l.edge.cfg.MaxConnsPerIP))
+			l.edge.noteIPLimit(&l.atIPLimit, ip)
 		}
+	}
+}
+
+// perIPRefusal is what a client over MaxConnsPerIP is told, at accept or at
+// upgrade.
+func perIPRefusal(ip netip.Addr, limit int) string {
+	return fmt.Sprintf("too many connections from %s (limit %d)", ip, limit)
+}
+
+// noteIPLimit logs a refusal at MaxConnsPerIP, at most once per
+// logInterval with the count since.
+func (e *Edge) noteIPLimit(r *RateLog, ip netip.Addr) {
+	if n, ok := r.Note(time.Now()); ok {
+		e.log.Warn("refusing connections at -max-conns-per-ip", "latest_ip", ip.String(), "max_conns_per_ip", e.cfg.MaxConnsPerIP, "refused", n)
 	}
 }
 
@@ -75,52 +118,82 @@ func (l *listener) Accept() (net.Conn, error) {
 func (l *listener) refuse(nc net.Conn, status int, why string) {
 	l.edge.stats.refusal(status)
 	if !l.overTLS {
-		body := why + "\n"
-		_, _ = fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n\r\n%s",
-			status, http.StatusText(status), len(body), body)
+		_, _ = io.WriteString(nc, bareResponse(status, why))
 	}
 	_ = nc.Close()
 }
 
-// addSocket counts a new socket from ip, or refuses it with the status to
-// answer: 503 over MaxConns, 429 over MaxConnsPerIP.
-func (e *Edge) addSocket(ip netip.Addr) int {
+// bareResponse is a whole HTTP response saying why, for a socket refused
+// before its request is read.
+func bareResponse(status int, why string) string {
+	body := why + "\n"
+	return fmt.Sprintf("HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: %d\r\n\r\n%s",
+		status, http.StatusText(status), len(body), body)
+}
+
+// addSocket counts a new socket from ip, in total and, if perIP, by ip,
+// or refuses it with the status to answer: 503 over MaxConns, 429 over
+// MaxConnsPerIP.
+func (e *Edge) addSocket(ip netip.Addr, perIP bool) int {
 	s := &e.sockets
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case e.cfg.MaxConns > 0 && s.total >= e.cfg.MaxConns:
 		return http.StatusServiceUnavailable
-	case e.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= e.cfg.MaxConnsPerIP:
+	case perIP && e.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= e.cfg.MaxConnsPerIP:
 		return http.StatusTooManyRequests
 	}
 	s.total++
-	s.perIP[ip]++
+	if perIP {
+		s.perIP[ip]++
+	}
 	return 0
 }
 
-func (e *Edge) removeSocket(ip netip.Addr) {
+// removeSocket gives back what sock holds: its place in the total, and
+// its IP's count if it has one.
+func (e *Edge) removeSocket(sock *socket) {
 	s := &e.sockets
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total--
+	if sock.perIP {
+		s.dropIPLocked(sock.ip)
+	}
+}
+
+// countIP counts one more socket or connection from ip against
+// MaxConnsPerIP, once the client behind a trusted proxy is known; false
+// means ip is at its limit. Whoever counted gives it back with uncountIP.
+func (e *Edge) countIP(ip netip.Addr) bool {
+	s := &e.sockets
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= e.cfg.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (e *Edge) uncountIP(ip netip.Addr) {
+	s := &e.sockets
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropIPLocked(ip)
+}
+
+// dropIPLocked takes one count of ip away. s.mu must be held.
+func (s *sockets) dropIPLocked(ip netip.Addr) {
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}
 }
 
-// requestIP is peerIP for a request, as text: what room quotas count by.
-func requestIP(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return ap.Addr().Unmap().String()
-}
-
-// peerIP is what MaxConnsPerIP counts by: the TCP peer's address, an IPv4
-// client of a dual-stack listener as IPv4. roomd does not trust
-// X-Forwarded-For: behind a proxy, every client counts as the proxy.
+// peerIP is what MaxConnsPerIP counts a socket by: the TCP peer's address,
+// an IPv4 client of a dual-stack listener as IPv4; for a trusted proxy's
+// socket, see clientaddr.go.
 func peerIP(addr net.Addr) netip.Addr {
 	if a, ok := addr.(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
@@ -132,8 +205,12 @@ func peerIP(addr net.Addr) netip.Addr {
 // closes it: net/http, or wsedge after a hijack.
 type socket struct {
 	net.Conn
-	edge     *Edge
+	edge *Edge
+	// ip and perIP say which IP the socket counts against MaxConnsPerIP,
+	// if any. A PROXY header's client is counted (proxied.go) after
+	// Accept (proxyproto.go), so they are guarded by edge.sockets.mu.
 	ip       netip.Addr
+	perIP    bool
 	released atomic.Bool
 }
 
@@ -142,7 +219,7 @@ type socket struct {
 func (s *socket) Close() error {
 	err := s.Conn.Close()
 	if s.released.CompareAndSwap(false, true) {
-		s.edge.removeSocket(s.ip)
+		s.edge.removeSocket(s)
 	}
 	return err
 }

@@ -40,7 +40,7 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.session = &session{conn: c, grant: grant, quotas: e.roomQuotas(c.ip, grant.UserID)}
-	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: r.RemoteAddr}, c, true)
+	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: c.ClientAddr()}, c, true)
 	if err != nil {
 		e.untrack(c)
 		e.refuse(w, err.Error(), joinStatus(err))

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime"
@@ -45,6 +46,10 @@ type config struct {
 	messageRate       float64
 	messageBurst      int
 	readHeaderTimeout time.Duration
+
+	// Behind proxies (wsedge/clientaddr.go, wsedge/proxyproto.go)
+	trustedProxies string
+	proxyProtocol  bool
 
 	// Admin security (security.go)
 	adminToken     string
@@ -115,6 +120,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.Int64Var(&cfg.historyBytesPerRoom, "history-bytes-per-room", rooms.DefaultMaxRoomHistoryBytes, "bytes of messages each room keeps at most, whatever -history-size; the oldest go first, and a resume from before them is a gap")
 	fs.Int64Var(&cfg.historyBytes, "history-bytes", rooms.DefaultMaxHistoryBytes, "bytes of messages all rooms keep together; when spent, a room drops its own oldest to keep a new one, or keeps none")
 	fs.IntVar(&cfg.maxRoomsPerConn, "max-rooms-per-conn", 100, "rooms one client protocol connection may be in at once; 0: unlimited")
+	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated CIDR prefixes or IPs of the proxies in front of -listen (10.0.0.0/8,192.0.2.7): from them only, the client is the rightmost address of X-Forwarded-For not in the list, for -max-conns-per-ip, -max-rooms-per-ip, logs and ListClients")
+	fs.BoolVar(&cfg.proxyProtocol, "proxy-protocol", false, "every socket on -listen comes from a -trusted-proxies address and starts with a PROXY protocol header (v1 or v2) naming the client; others are closed")
 	fs.DurationVar(&cfg.readHeaderTimeout, "read-header-timeout", 5*time.Second, "a socket on -listen that has not sent a whole request by then, from accept or from its last response, is cut off (a TLS handshake gets as long again, before it); on the admin listeners, request headers only")
 	// Admin security
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token every admin gRPC and REST call needs (authorization: Bearer TOKEN); health stays open")
@@ -205,6 +212,9 @@ func (cfg config) validate() error {
 			return err
 		}
 	}
+	if err := cfg.validateProxies(); err != nil {
+		return err
+	}
 	if err := cfg.validateAdminSecurity(); err != nil {
 		return err
 	}
@@ -242,6 +252,26 @@ func (cfg config) origins() []string {
 		}
 	}
 	return out
+}
+
+// proxies is -trusted-proxies, parsed (validate checked it).
+func (cfg config) proxies() []netip.Prefix {
+	prefixes, _ := wsedge.ParseTrustedProxies(cfg.trustedProxies)
+	return prefixes
+}
+
+// validateProxies refuses a -trusted-proxies entry that is not an address
+// or prefix, by name, and -proxy-protocol with nobody to trust: it would
+// refuse every socket.
+func (cfg config) validateProxies() error {
+	prefixes, err := wsedge.ParseTrustedProxies(cfg.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	if cfg.proxyProtocol && len(prefixes) == 0 {
+		return errors.New("-proxy-protocol needs -trusted-proxies: only the proxies named there may send a PROXY header")
+	}
+	return nil
 }
 
 // checkOrigin refuses an -allowed-origins entry that could never match a

@@ -32,7 +32,7 @@ type roomdProcess struct {
 	exited   chan struct{}
 }
 
-var serving = regexp.MustCompile(`msg="roomd serving".* websocket=ws://([^/ ]+)/.* admin_grpc=(\S+) admin_rest=(http://[^/ ]+)/`)
+var serving = regexp.MustCompile(`msg="roomd serving".* websocket=wss?://([^/ ]+)/.* admin_grpc=(\S+) admin_rest=(https?://[^/ ]+)/`)
 
 // startProcess runs roomd with test-friendly flags plus args in a new
 // process, waits until it serves, and kills it when the test ends.

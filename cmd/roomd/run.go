@@ -56,10 +56,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	if err != nil {
 		return err
 	}
-	tlsConfig, err := cfg.loadTLS()
+	tlsConfig, stopCertReload, err := cfg.loadTLS(log)
 	if err != nil {
 		return err
 	}
+	defer stopCertReload()
 	if adminToken == "" && (!isLoopbackAddr(cfg.adminGRPC) || !isLoopbackAddr(cfg.adminHTTP)) {
 		log.Warn("-admin-insecure: the admin API listens beyond loopback without a token; anyone who reaches it controls every room")
 	}
@@ -109,6 +110,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 		MaxRoomsPerConn: cfg.maxRoomsPerConn,
 		MaxRoomsPerIP:   cfg.maxRoomsPerIP,
 		MaxRoomsPerUser: cfg.maxRoomsPerUser,
+		TrustedProxies:  cfg.proxies(),
+		ProxyProtocol:   cfg.proxyProtocol,
+		ProxyTimeout:    cfg.readHeaderTimeout,
 		Logger:          log,
 		WriteLatency:    meters.ObserveWriteLatency,
 	})

@@ -2,13 +2,20 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"roomd/rooms/admin"
 )
@@ -87,16 +94,135 @@ func (cfg config) loadAdminToken() (string, error) {
 }
 
 // loadTLS returns the TLS settings every listener shares, or nil without
-// -tls-cert.
-func (cfg config) loadTLS() (*tls.Config, error) {
+// -tls-cert. Their certificate comes from a certReloader, which loads the
+// pair again on SIGHUP and when either file changes until stop is called.
+func (cfg config) loadTLS(log *slog.Logger) (_ *tls.Config, stop func(), err error) {
 	if cfg.tlsCert == "" {
-		return nil, nil
+		return nil, func() {}, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	r := &certReloader{certFile: cfg.tlsCert, keyFile: cfg.tlsKey, log: log, interval: certPollInterval}
+	if err := r.load(); err != nil {
+		return nil, nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
+	}
+	r.logLoaded("TLS certificate loaded", "start")
+	return &tls.Config{GetCertificate: r.certificate, MinVersion: tls.VersionTLS12}, r.watch(), nil
+}
+
+// certPollInterval is how often the certificate files are checked for a
+// change.
+const certPollInterval = 2 * time.Second
+
+// certReloader holds the certificate every new TLS handshake presents.
+// Certificate managers (certbot, cert-manager, a Kubernetes secret) write
+// new files, or rename new files over the old ones, and some send SIGHUP:
+// either makes it load the pair again. A pair that does not load (a file
+// half written, a key that does not match) is logged and the certificate
+// in use stays; connections already open keep the one they shook hands
+// with.
+type certReloader struct {
+	certFile, keyFile string
+	log               *slog.Logger
+	interval          time.Duration // how often the files are checked; tests shorten it
+
+	cert atomic.Pointer[tls.Certificate]
+	// seen is what the files were (identity, size, time) at the last
+	// load, ok or not; only the watch goroutine touches it after load.
+	seen [2]os.FileInfo
+}
+
+func (r *certReloader) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return r.cert.Load(), nil
+}
+
+// load reads the pair and, if it is good, serves it from now on. The
+// files are looked at before they are read, so that a change made while
+// reading is seen on the next check.
+func (r *certReloader) load() error {
+	r.seen = r.stat()
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
+		return err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	if cert.Leaf == nil {
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return err
+		}
+	}
+	r.cert.Store(&cert)
+	return nil
+}
+
+func (r *certReloader) stat() [2]os.FileInfo {
+	var infos [2]os.FileInfo
+	for i, name := range []string{r.certFile, r.keyFile} {
+		infos[i], _ = os.Stat(name) // a missing file is a change, and load says why
+	}
+	return infos
+}
+
+// changed reports whether either file is not what load last saw: another
+// file renamed over it, or new contents.
+func (r *certReloader) changed() bool {
+	now := r.stat()
+	for i := range now {
+		was, is := r.seen[i], now[i]
+		switch {
+		case was == nil || is == nil:
+			if was != is {
+				return true
+			}
+		case !os.SameFile(was, is) || was.Size() != is.Size() || !was.ModTime().Equal(is.ModTime()):
+			return true
+		}
+	}
+	return false
+}
+
+func (r *certReloader) reload(trigger string) {
+	if err := r.load(); err != nil {
+		cur := r.cert.Load().Leaf
+		r.log.Error("TLS certificate not reloaded; keeping the one in use", "trigger", trigger, "error", err,
+			"subject", cur.Subject.String(), "serial", cur.SerialNumber.String(), "not_after", cur.NotAfter)
+		return
+	}
+	r.logLoaded("TLS certificate reloaded", trigger)
+}
+
+func (r *certReloader) logLoaded(msg, trigger string) {
+	leaf := r.cert.Load().Leaf
+	r.log.Info(msg, "trigger", trigger, "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(),
+		"not_after", leaf.NotAfter, "cert", r.certFile)
+}
+
+// watch reloads the pair on SIGHUP and when the files change, until the
+// returned stop is called; stop returns once the goroutine has, and may be
+// called again.
+func (r *certReloader) watch() (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(r.interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				r.reload("SIGHUP")
+			case <-tick.C:
+				if r.changed() {
+					r.reload("files changed")
+				}
+			}
+		}
+	}()
+	return sync.OnceFunc(func() {
+		signal.Stop(hup)
+		close(done)
+		<-stopped
+	})
 }
 
 // ALPN protocols of each listener under TLS. The public one stays on
