@@ -77,7 +77,7 @@ func (e *Edge) countForwarded(w http.ResponseWriter, c *conn) bool {
 		return true
 	}
 	if !e.countIP(c.addr.ip) {
-		http.Error(w, perIPRefusal(c.addr.ip, e.cfg.MaxConnsPerIP), http.StatusTooManyRequests)
+		e.refuse(w, perIPRefusal(c.addr.ip, e.cfg.MaxConnsPerIP), http.StatusTooManyRequests)
 		e.noteIPLimit(&e.sockets.atForwardedLimit, c.addr.ip)
 		return false
 	}

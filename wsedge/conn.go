@@ -39,7 +39,7 @@ type conn struct {
 	messagesIn uint64 // data messages the peer sent
 
 	// Used by the writer only (one at a time; c.mu orders them).
-	rounds      uint64 // write rounds, for sampleLatency
+	rounds      uint64        // write rounds, for sampleLatency
 	messagesOut atomic.Uint64 // messages taken from the queue to write; read by finish
 
 	opened time.Time // when the upgrade completed

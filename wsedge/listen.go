@@ -71,6 +71,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			// Only a trusted proxy may say who its client is; anyone else
 			// is closed without a word, before a byte is read.
 			_ = nc.Close()
+			l.edge.stats.refusal(http.StatusBadRequest)
 			if n, ok := l.untrusted.Note(time.Now()); ok {
 				l.edge.log.Warn("refusing sockets from an address not in -trusted-proxies: with -proxy-protocol every socket must come from a trusted proxy", "latest_ip", ip.String(), "refused", n)
 			}

@@ -190,6 +190,7 @@ func (l *listener) proxied(nc net.Conn, s *socket) net.Conn {
 			// A proxy's TCP health check connects and hangs up without a
 			// byte, and shutdown closes sockets still waiting: no news.
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				l.edge.stats.refusal(http.StatusBadRequest)
 				if n, ok := l.badHeader.Note(time.Now()); ok {
 					l.edge.log.Warn("refusing sockets without a valid PROXY protocol header (-proxy-protocol)", "latest_ip", peer.String(), "error", err, "refused", n)
 				}

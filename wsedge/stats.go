@@ -20,7 +20,8 @@ type Stats struct {
 	Closed map[rooms.CloseCode]uint64
 	// Refused counts upgrades turned away, by HTTP status; one refused
 	// after the upgrade (so that a page can read why) counts under its
-	// close code (4401, 4403, 1008).
+	// close code (4401, 4403, 1008); a socket closed unanswered under
+	// ProxyProtocol (not from a trusted proxy, or a bad header) as 400.
 	Refused map[int]uint64
 }
 
