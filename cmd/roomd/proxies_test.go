@@ -109,6 +109,9 @@ func TestTrustedProxiesHonourXForwardedFor(t *testing.T) {
 	}
 	_, resp, err := s.dialVia("lobby", "198.51.100.1")
 	refusedWith(t, "ann's second connection", resp, err, http.StatusTooManyRequests, "too many connections from 198.51.100.1 (limit 1)\n")
+	if n := s.scrape(t)["roomd_upgrade_refusals_total{status=429}"]; n != 1 {
+		t.Errorf("roomd_upgrade_refusals_total{status=429} is %v after one refusal", n)
+	}
 
 	// Closed connections give their count back, however many come and go.
 	ann.Close()
