@@ -216,3 +216,27 @@ func clientIDOf(t *testing.T, s *testServer, room, user string) string {
 	t.Fatalf("no client of %s in %s", user, room)
 	return ""
 }
+
+// Admin calls refused before they start (no or a wrong token) reach no
+// handler and no gRPC interceptor; they are counted by API and code, and
+// /metrics itself needs no token.
+func TestMetricsCountAdminRefusals(t *testing.T) {
+	s := startServer(t, "-admin-token", "right-token")
+	s.token = "wrong-token"
+	if _, err := s.admin.ListRooms(context.Background(), &roomdv1.ListRoomsRequest{}); err == nil {
+		t.Fatal("a wrong token was accepted")
+	}
+	s.token = ""
+	if code := s.rest(t, "GET", "/v1/rooms", "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("REST without a token: HTTP %d", code)
+	}
+	m := s.scrape(t)
+	for name, want := range map[string]float64{
+		"roomd_admin_refusals_total{api=grpc,code=Unauthenticated}": 1,
+		"roomd_admin_refusals_total{api=rest,code=Unauthenticated}": 1,
+	} {
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
+	}
+}

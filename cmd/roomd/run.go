@@ -178,7 +178,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	maxRecv := adminMaxRecvBytes(cfg.maxMessageBytes)
 	grpcSrv, health := admin.NewGRPCServer(
 		admin.NewServiceWithOptions(adminRooms, admin.Options{MaxPayloadBytes: int(cfg.maxMessageBytes), Logger: log}),
-		append(admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log}),
+		append(admin.ServerOptions(admin.ServerConfig{Token: adminToken, MaxRecvMsgBytes: maxRecv, MaxConcurrentCalls: cfg.adminMaxCalls, Logger: log, Refused: meters.AdminRefused("grpc")}),
 			grpc.ChainUnaryInterceptor(meters.GRPC.UnaryServerInterceptor()),
 			grpc.ChainStreamInterceptor(meters.GRPC.StreamServerInterceptor()))...)
 	meters.GRPC.InitializeMetrics(grpcSrv)
@@ -193,7 +193,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	defer gwConn.Close()
 	gwCtx, cancelGateway := context.WithCancel(context.Background())
 	defer cancelGateway()
-	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv), Token: adminToken, MaxConcurrentCalls: cfg.adminMaxCalls, WriteTimeout: cfg.writeTimeout})
+	gateway, err := admin.NewGateway(gwCtx, gwConn, admin.GatewayConfig{MaxBodyBytes: 2 * int64(maxRecv), Token: adminToken, MaxConcurrentCalls: cfg.adminMaxCalls, WriteTimeout: cfg.writeTimeout, Refused: meters.AdminRefused("rest")})
 	if err != nil {
 		return err
 	}

@@ -30,13 +30,16 @@ type admission struct {
 	digest   [sha256.Size]byte // of the token; unused when !hasToken
 	hasToken bool
 	slots    chan struct{} // one per call in progress
+	// refused, if set, hears of each call turned away, by its code
+	// (Unauthenticated, ResourceExhausted): for metrics.
+	refused func(codes.Code)
 }
 
-func newAdmission(token string, maxCalls int) *admission {
+func newAdmission(token string, maxCalls int, refused func(codes.Code)) *admission {
 	if maxCalls <= 0 {
 		maxCalls = DefaultMaxConcurrentCalls
 	}
-	a := &admission{slots: make(chan struct{}, maxCalls), hasToken: token != ""}
+	a := &admission{slots: make(chan struct{}, maxCalls), hasToken: token != "", refused: refused}
 	if a.hasToken {
 		a.digest = sha256.Sum256([]byte(token))
 	}
@@ -80,6 +83,14 @@ func (a *admission) acquire() error {
 
 func (a *admission) release() { <-a.slots }
 
+// refuse reports a call turned away with err, and returns err.
+func (a *admission) refuse(err error) error {
+	if a.refused != nil {
+		a.refused(status.Code(err))
+	}
+	return err
+}
+
 // unaryMethods are the RoomService calls that take a slot. WatchRoom, the
 // one stream, holds no request beyond its room id and may last for hours.
 var unaryMethods = func() map[string]bool {
@@ -107,13 +118,13 @@ func (a *admission) tap(ctx context.Context, info *tap.Info) (context.Context, e
 		return ctx, nil
 	}
 	if err := a.checkToken(info.Header.Get("authorization")); err != nil {
-		return nil, err
+		return nil, a.refuse(err)
 	}
 	if !unaryMethods[info.FullMethodName] || fromGateway(ctx) {
 		return ctx, nil
 	}
 	if err := a.acquire(); err != nil {
-		return nil, err
+		return nil, a.refuse(err)
 	}
 	// grpc cancels a stream's context when the stream ends, whether the
 	// handler ran or the request failed to arrive or decode.

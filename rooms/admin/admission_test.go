@@ -111,7 +111,7 @@ func TestConcurrentCallsAreBoundedBeforeTheRequestIsRead(t *testing.T) {
 }
 
 func TestTokenIsCheckedFromHeadersAlone(t *testing.T) {
-	a := newAdmission("tok", 1)
+	a := newAdmission("tok", 1, nil)
 	for _, tc := range []struct {
 		values []string
 		want   string
@@ -129,7 +129,7 @@ func TestTokenIsCheckedFromHeadersAlone(t *testing.T) {
 	if err := a.checkToken([]string{"bearer tok"}); err != nil {
 		t.Errorf("a good token: %v", err)
 	}
-	if err := newAdmission("", 1).checkToken(nil); err != nil {
+	if err := newAdmission("", 1, nil).checkToken(nil); err != nil {
 		t.Errorf("no token configured: %v", err)
 	}
 }

@@ -56,6 +56,11 @@ type ServerConfig struct {
 	// Logger gets the panics recovered from handlers; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Refused, if set, is called with the code of each call turned away
+	// before it started (a missing or wrong token, MaxConcurrentCalls):
+	// such calls never reach the handlers, nor interceptors that count
+	// calls.
+	Refused func(codes.Code)
 }
 
 // ServerOptions returns the options that make a gRPC server what cfg says:
@@ -71,7 +76,7 @@ func ServerOptions(cfg ServerConfig) []grpc.ServerOption {
 	}
 	rec := recovery{log: cfg.Logger}
 	return []grpc.ServerOption{
-		grpc.InTapHandle(newAdmission(cfg.Token, cfg.MaxConcurrentCalls).tap),
+		grpc.InTapHandle(newAdmission(cfg.Token, cfg.MaxConcurrentCalls, cfg.Refused).tap),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minClientPing, PermitWithoutStream: true}),
@@ -130,6 +135,9 @@ type GatewayConfig struct {
 	// Version is the version /openapi.json and the index page show; empty
 	// means BuildVersion().
 	Version string
+	// Refused, if set, is called with the code of each /v1/ request turned
+	// away by the token check or MaxConcurrentCalls (see ServerConfig).
+	Refused func(codes.Code)
 	// WriteTimeout bounds every write of a response, each on its own, so
 	// that a WatchRoom reader that stops reading is let go (with its
 	// connection) instead of holding a stream forever; 0 means 10 s.
@@ -183,7 +191,7 @@ func NewGateway(ctx context.Context, conn *grpc.ClientConn, cfg GatewayConfig) (
 	}
 	health := healthpb.NewHealthClient(conn)
 	mux := http.NewServeMux()
-	admit := newAdmission(cfg.Token, cfg.MaxConcurrentCalls)
+	admit := newAdmission(cfg.Token, cfg.MaxConcurrentCalls, cfg.Refused)
 	mux.Handle("/v1/", admitREST(admit, gw, http.MaxBytesHandler(gw, cfg.MaxBodyBytes)))
 	mux.Handle("/", notFound(gw))
 	ui := console.Handler(notFound(gw))
@@ -249,12 +257,12 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func admitREST(a *admission, gw *runtime.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.checkToken(r.Header.Values("Authorization")); err != nil {
-			gatewayError(r.Context(), gw, strictJSON, w, r, err)
+			gatewayError(r.Context(), gw, strictJSON, w, r, a.refuse(err))
 			return
 		}
 		if r.ContentLength != 0 {
 			if err := a.acquire(); err != nil {
-				gatewayError(r.Context(), gw, strictJSON, w, r, err)
+				gatewayError(r.Context(), gw, strictJSON, w, r, a.refuse(err))
 				return
 			}
 			defer a.release()

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
 
 	"roomd/rooms"
 	"roomd/rooms/cluster"
@@ -39,6 +40,7 @@ type Sources struct {
 type Metrics struct {
 	registry *prometheus.Registry
 	latency  prometheus.Histogram
+	refused  *prometheus.CounterVec
 	// GRPC counts admin calls by method and code (grpc_server_handled_total
 	// and its siblings); give its interceptors to the gRPC server and call
 	// its InitializeMetrics once the services are registered.
@@ -57,11 +59,16 @@ func New(src Sources) *Metrics {
 			// buckets, a slow consumer near -write-timeout in the last.
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 13),
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomd_admin_refusals_total",
+			Help: "Admin calls turned away before they started, by API (grpc, rest) and code: Unauthenticated (no or a wrong token), ResourceExhausted (-admin-max-calls).",
+		}, []string{"api", "code"}),
 		GRPC: grpcprom.NewServerMetrics(),
 	}
 	m.registry.MustRegister(
 		&collector{src: src},
 		m.latency,
+		m.refused,
 		m.GRPC,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -71,6 +78,12 @@ func New(src Sources) *Metrics {
 
 // ObserveWriteLatency is wsedge.Config.WriteLatency.
 func (m *Metrics) ObserveWriteLatency(d time.Duration) { m.latency.Observe(d.Seconds()) }
+
+// AdminRefused is admin.ServerConfig.Refused (api "grpc") and
+// admin.GatewayConfig.Refused (api "rest").
+func (m *Metrics) AdminRefused(api string) func(codes.Code) {
+	return func(code codes.Code) { m.refused.WithLabelValues(api, code.String()).Inc() }
+}
 
 // Handler serves the metrics in Prometheus's text format (or OpenMetrics,
 // when the scraper asks for it).
