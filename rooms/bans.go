@@ -236,9 +236,10 @@ func compareBans(a, b Ban) int {
 	return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.RoomID, b.RoomID))
 }
 
-// Unban lifts every ban of a user and returns them, ordered by room id. A
-// user with no ban in force is ErrBanNotFound.
-func (h *Hub) Unban(userID string) ([]Ban, error) {
+// Unban lifts the bans of a user and returns them, ordered by room id:
+// every ban, or with roomIDs only the bans from those rooms ("" standing
+// for the ban from every room). None of them in force is ErrBanNotFound.
+func (h *Hub) Unban(userID string, roomIDs ...string) ([]Ban, error) {
 	if userID == "" {
 		return nil, errorf(ErrInvalidArgument, "user_id is empty")
 	}
@@ -247,16 +248,34 @@ func (h *Hub) Unban(userID string) ([]Ban, error) {
 	s.mu.Lock()
 	s.dropExpiredLocked(userID, now)
 	var lifted []Ban
-	for _, b := range s.byUser[userID] {
-		lifted = append(lifted, b)
+	bans := s.byUser[userID]
+	for roomID, b := range bans {
+		if len(roomIDs) == 0 || slices.Contains(roomIDs, roomID) {
+			lifted = append(lifted, b)
+			delete(bans, roomID)
+		}
 	}
-	delete(s.byUser, userID)
+	if len(bans) == 0 {
+		delete(s.byUser, userID)
+	}
 	s.mu.Unlock()
 	if len(lifted) == 0 {
-		return nil, errorf(ErrBanNotFound, "user %q has no ban in force", userID)
+		return nil, NoBanError(userID, roomIDs...)
 	}
 	slices.SortFunc(lifted, compareBans)
 	return lifted, nil
+}
+
+// NoBanError is the ErrBanNotFound of Unban(userID, roomIDs...): nothing
+// to lift. (Callers give one room id at most; the message names the first.)
+func NoBanError(userID string, roomIDs ...string) error {
+	switch {
+	case len(roomIDs) == 0:
+		return errorf(ErrBanNotFound, "user %q has no ban in force", userID)
+	case len(roomIDs) == 1 && roomIDs[0] == "":
+		return errorf(ErrBanNotFound, "user %q has no ban from every room in force", userID)
+	}
+	return errorf(ErrBanNotFound, "user %q has no ban from room %q in force", userID, roomIDs[0])
 }
 
 // inForce counts the bans that have not expired, a shard at a time.

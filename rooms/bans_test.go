@@ -265,12 +265,22 @@ func TestListBansAndUnban(t *testing.T) {
 		t.Errorf("listed %v, want %v", got, want)
 	}
 
+	// One ban at a time: from one room, then the ban from every room.
+	if one, err := h.Unban("ann", "m"); err != nil || len(one) != 1 || one[0].RoomID != "m" {
+		t.Errorf("Unban(ann, m) = %+v, %v; want the ban from m alone", one, err)
+	}
+	if _, err := h.Unban("ann", "m"); !errors.Is(err, ErrBanNotFound) || !strings.Contains(err.Error(), `room "m"`) {
+		t.Errorf("Unban(ann, m) again: %v, want ErrBanNotFound naming room m", err)
+	}
+	if every, err := h.Unban("ann", ""); err != nil || len(every) != 1 || every[0].RoomID != "" {
+		t.Errorf("Unban(ann, \"\") = %+v, %v; want the ban from every room alone", every, err)
+	}
 	lifted, err := h.Unban("ann")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lifted) != 3 || lifted[0].RoomID != "" || lifted[1].RoomID != "m" || lifted[2].RoomID != "z" {
-		t.Errorf("Unban lifted %+v, want ann's three bans by room", lifted)
+	if len(lifted) != 1 || lifted[0].RoomID != "z" {
+		t.Errorf("Unban lifted %+v, want ann's last ban, from z", lifted)
 	}
 	join(t, h, "z", "ann", true)
 	if _, err := h.Unban("ann"); !errors.Is(err, ErrBanNotFound) || !strings.Contains(err.Error(), `"ann"`) {

@@ -58,17 +58,18 @@ var bansLift = &command{
 	path:    "bans lift",
 	args:    "<user-id>",
 	minArgs: 1, maxArgs: 1,
-	summary: "lift every ban of a user",
-	help: `Lifts the user's bans from single rooms and from every room at once (roomd
-has no call to lift one of them), and prints what was lifted. A user with
-no ban in force is NotFound (exit code 3).`,
-	setup: func(*flag.FlagSet) action {
+	summary: "lift a user's bans, or one of them",
+	help: `Lifts the user's bans from single rooms and from every room, or with -room
+only the ban from that room (-room '*': the ban from every room), and prints
+what was lifted. Nothing to lift is NotFound (exit code 3).`,
+	setup: func(fs *flag.FlagSet) action {
+		room := fs.String("room", "", "only the ban from this room; '*' for the ban from every room")
 		return func(ctx context.Context, s *session, args []string) error {
 			c, err := s.client()
 			if err != nil {
 				return err
 			}
-			resp, err := c.Unban(ctx, &roomdv1.UnbanRequest{UserId: args[0]})
+			resp, err := c.Unban(ctx, &roomdv1.UnbanRequest{UserId: args[0], RoomId: *room})
 			if err != nil {
 				return err
 			}

@@ -109,6 +109,11 @@ func TestKickAndBans(t *testing.T) {
 	})
 
 	t.Run("bans lift", func(t *testing.T) {
+		// One ban: bob has none from every room, and one from the lobby.
+		want(t, s.roomctl(t, "bans", "lift", "bob", "-room", "*"), exitNotFound, `roomctl: NotFound: user "bob" has no ban from every room in force`)
+		want(t, s.roomctl(t, "bans", "lift", "bob", "-room", "lobby"), exitOK, "lifted the ban of user bob from room lobby (until ")
+		want(t, s.roomctl(t, "kick", "user", "bob", "-room", "lobby", "-ban", "1h", "-reason", "spam"), exitOK, "banned user bob from room lobby")
+		// All of them.
 		want(t, s.roomctl(t, "bans", "lift", "bob"), exitOK, "lifted the ban of user bob from room lobby (until ")
 		if out := s.ok(t, "bans", "list"); strings.Contains(out, "bob") {
 			t.Fatalf("bans list after lifting bob's:\n%s", out)

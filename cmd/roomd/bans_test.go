@@ -257,11 +257,18 @@ func TestListBansAndUnban(t *testing.T) {
 	_, err = s.admin.Unban(ctx, &roomdv1.UnbanRequest{UserId: "ann"})
 	checkGRPCError(t, "second Unban", err, codes.NotFound, `"ann"`)
 
-	// Over REST.
+	// Over REST, one room's ban first (?roomId=), then the rest.
+	var one roomdv1.UnbanResponse
+	restOK(t, s, "DELETE", "/v1/bans/cid?roomId=a", "", &one)
+	if len(one.GetBans()) != 1 || one.GetBans()[0].GetRoomId() != "a" {
+		t.Errorf("REST Unban of cid in a: %v, want the ban from a", one.GetBans())
+	}
+	checkRESTError(t, s, "DELETE", "/v1/bans/cid?roomId=a", "", http.StatusNotFound, codes.NotFound, `room "a"`)
+	checkRESTError(t, s, "DELETE", "/v1/bans/cid?roomId=%20bad", "", http.StatusBadRequest, codes.InvalidArgument, "room_id")
 	var unban roomdv1.UnbanResponse
 	restOK(t, s, "DELETE", "/v1/bans/cid", "", &unban)
-	if len(unban.GetBans()) != 2 {
-		t.Errorf("REST Unban of cid: %v, want two bans", unban.GetBans())
+	if len(unban.GetBans()) != 1 || unban.GetBans()[0].GetRoomId() != "b" {
+		t.Errorf("REST Unban of cid: %v, want the ban from b left", unban.GetBans())
 	}
 	checkRESTError(t, s, "DELETE", "/v1/bans/cid", "", http.StatusNotFound, codes.NotFound, `"cid"`)
 	var left roomdv1.ListBansResponse

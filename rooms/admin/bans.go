@@ -70,11 +70,22 @@ func (s *Service) Unban(ctx context.Context, req *roomdv1.UnbanRequest) (*roomdv
 	if err := checkID("user_id", req.GetUserId()); err != nil {
 		return nil, err
 	}
-	lifted, err := s.rooms.Unban(ctx, req.GetUserId())
+	var only []string // every ban
+	switch room := req.GetRoomId(); room {
+	case "":
+	case "*":
+		only = []string{""} // the ban from every room
+	default:
+		if err := rooms.ValidateRoomID(room); err != nil {
+			return nil, status.Error(codes.InvalidArgument, "room_id: "+err.Error()+` (or "*" for the ban from every room)`)
+		}
+		only = []string{room}
+	}
+	lifted, err := s.rooms.Unban(ctx, req.GetUserId(), only...)
 	if err != nil {
 		return nil, statusOf(err)
 	}
-	s.audit(ctx, "user unbanned", slog.String("user", req.GetUserId()), slog.Int("bans_lifted", len(lifted)))
+	s.audit(ctx, "user unbanned", slog.String("user", req.GetUserId()), slog.String("room", req.GetRoomId()), slog.Int("bans_lifted", len(lifted)))
 	resp := &roomdv1.UnbanResponse{Bans: make([]*roomdv1.Ban, len(lifted))}
 	for i, b := range lifted {
 		resp.Bans[i] = banProto(b)

@@ -66,9 +66,10 @@ type Rooms interface {
 	// replacing an earlier ban of the same room, kicks as KickUser does, and
 	// returns the ban and how many connections it closed.
 	BanUser(ctx context.Context, userID, roomID, reason string, d time.Duration) (rooms.Ban, int, Coverage, error)
-	// Unban lifts every ban of a user and returns them by room id; a user
-	// with none in force is ErrBanNotFound.
-	Unban(ctx context.Context, userID string) ([]rooms.Ban, error)
+	// Unban lifts every ban of a user, or with roomIDs only those from
+	// these rooms ("" for the ban from every room), and returns them by
+	// room id; none in force is ErrBanNotFound.
+	Unban(ctx context.Context, userID string, roomIDs ...string) ([]rooms.Ban, error)
 	// Bans returns up to limit bans in force that sort after (afterUser,
 	// afterRoom), by user id and then room id.
 	Bans(ctx context.Context, afterUser, afterRoom string, limit int) (page []rooms.Ban, more bool)
@@ -217,8 +218,8 @@ func (h hubRooms) BanUser(_ context.Context, userID, roomID, reason string, d ti
 	return ban, n, Coverage{}, err
 }
 
-func (h hubRooms) Unban(_ context.Context, userID string) ([]rooms.Ban, error) {
-	return h.hub.Unban(userID)
+func (h hubRooms) Unban(_ context.Context, userID string, roomIDs ...string) ([]rooms.Ban, error) {
+	return h.hub.Unban(userID, roomIDs...)
 }
 
 func (h hubRooms) Bans(_ context.Context, afterUser, afterRoom string, limit int) ([]rooms.Ban, bool) {

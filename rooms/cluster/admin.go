@@ -307,12 +307,12 @@ func (a adminRooms) BanUser(ctx context.Context, userID, roomID, reason string, 
 	return b, n, cov, nil
 }
 
-func (a adminRooms) Unban(ctx context.Context, userID string) ([]rooms.Ban, error) {
-	lifted, err := a.n.bans.Lift(ctx, userID)
+func (a adminRooms) Unban(ctx context.Context, userID string, roomIDs ...string) ([]rooms.Ban, error) {
+	lifted, err := a.n.bans.Lift(ctx, userID, roomIDs...)
 	if err != nil {
 		return nil, err
 	}
-	_, _ = a.n.hub.Unban(userID) // here at once; every node lifts them from the bucket
+	_, _ = a.n.hub.Unban(userID, roomIDs...) // here at once; every node lifts them from the bucket
 	return lifted, nil
 }
 

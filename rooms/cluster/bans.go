@@ -174,10 +174,11 @@ func (b *Bans) Put(ctx context.Context, ban rooms.Ban) error {
 	return nil
 }
 
-// Lift lifts every ban of a user, on every node, and returns those that
-// were in force, ordered by room id: ErrBanNotFound if none was. NATS
-// failures are tried again as Put does.
-func (b *Bans) Lift(ctx context.Context, userID string) ([]rooms.Ban, error) {
+// Lift lifts the bans of a user, on every node: every ban, or with roomIDs
+// only those from these rooms ("" for the ban from every room), as
+// Hub.Unban. It returns those that were in force, ordered by room id:
+// ErrBanNotFound if none was. NATS failures are tried again as Put does.
+func (b *Bans) Lift(ctx context.Context, userID string, roomIDs ...string) ([]rooms.Ban, error) {
 	if userID == "" {
 		return nil, errorf(rooms.ErrInvalidArgument, "user_id is empty")
 	}
@@ -188,6 +189,9 @@ func (b *Bans) Lift(ctx context.Context, userID string) ([]rooms.Ban, error) {
 	now := time.Now()
 	var lifted []rooms.Ban
 	for _, e := range entries {
+		if len(roomIDs) > 0 && !slices.Contains(roomIDs, roomOfEntry(e)) {
+			continue
+		}
 		rec, err := b.lift(ctx, e)
 		if err != nil {
 			return nil, unavailable("bans", err)
@@ -197,10 +201,20 @@ func (b *Bans) Lift(ctx context.Context, userID string) ([]rooms.Ban, error) {
 		}
 	}
 	if len(lifted) == 0 {
-		return nil, errorf(rooms.ErrBanNotFound, "user %q has no ban in force", userID)
+		return nil, rooms.NoBanError(userID, roomIDs...)
 	}
 	slices.SortFunc(lifted, func(x, y rooms.Ban) int { return strings.Compare(x.RoomID, y.RoomID) })
 	return lifted, nil
+}
+
+// roomOfEntry is the room of a ban entry ("" for every room); an entry
+// that does not decode is no room's.
+func roomOfEntry(e jetstream.KeyValueEntry) string {
+	var rec banRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return "\x00"
+	}
+	return rec.RoomID
 }
 
 // userBans reads the entries of a user's bans, and of no one else's: their

@@ -1402,8 +1402,11 @@ func (x *ListBansResponse) GetNextPageToken() string {
 }
 
 type UnbanRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Empty: every ban of the user. Otherwise only the ban from this room,
+	// or "*" for the ban from every room (over REST: ?roomId=).
+	RoomId        string `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1441,6 +1444,13 @@ func (*UnbanRequest) Descriptor() ([]byte, []int) {
 func (x *UnbanRequest) GetUserId() string {
 	if x != nil {
 		return x.UserId
+	}
+	return ""
+}
+
+func (x *UnbanRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
 	}
 	return ""
 }
@@ -2566,9 +2576,10 @@ const file_roomd_v1_room_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"]\n" +
 	"\x10ListBansResponse\x12!\n" +
 	"\x04bans\x18\x01 \x03(\v2\r.roomd.v1.BanR\x04bans\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"@\n" +
 	"\fUnbanRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"2\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\"2\n" +
 	"\rUnbanResponse\x12!\n" +
 	"\x04bans\x18\x01 \x03(\v2\r.roomd.v1.BanR\x04bans\"\x92\x01\n" +
 	"\x0ePublishRequest\x12\x17\n" +

@@ -74,8 +74,9 @@ type RoomServiceClient interface {
 	// ListBans lists the bans in force, ordered by user id and then room id,
 	// one page at a time. Expired bans are gone.
 	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
-	// Unban lifts every ban of a user (from single rooms and from every room)
-	// and returns them. NOT_FOUND if the user has none in force.
+	// Unban lifts every ban of a user (from single rooms and from every room),
+	// or with room_id only one of them, and returns what it lifted. NOT_FOUND
+	// if there was none in force.
 	Unban(ctx context.Context, in *UnbanRequest, opts ...grpc.CallOption) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).
@@ -275,8 +276,9 @@ type RoomServiceServer interface {
 	// ListBans lists the bans in force, ordered by user id and then room id,
 	// one page at a time. Expired bans are gone.
 	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
-	// Unban lifts every ban of a user (from single rooms and from every room)
-	// and returns them. NOT_FOUND if the user has none in force.
+	// Unban lifts every ban of a user (from single rooms and from every room),
+	// or with room_id only one of them, and returns what it lifted. NOT_FOUND
+	// if there was none in force.
 	Unban(context.Context, *UnbanRequest) (*UnbanResponse, error)
 	// WatchRoom streams what happens in a room from now on: joins, leaves,
 	// published messages, and its deletion (after which the stream ends).

@@ -785,11 +785,12 @@ function renderNodes(resp) {
 function renderBans(resp) {
   const bans = resp.bans || [];
   sync($('bans').tBodies[0], bans, (b) => b.userId + '\n' + b.roomId, (b) => {
-    const lift = el('button', { type: 'button', class: 'small secondary lift', text: 'Lift', title: `Lift every ban of ${b.userId}` });
+    const where = b.roomId ? `from ${b.roomId}` : 'from every room';
+    const lift = el('button', { type: 'button', class: 'small secondary lift', text: 'Lift', title: `Lift this ban of ${b.userId} (${where})` });
     const tr = el('tr', { data: { userId: b.userId, roomId: b.roomId } },
       el('td', { class: 'user' }), el('td', { class: 'room' }), el('td', { class: 'reason' }),
       el('td', { class: 'since' }), el('td', { class: 'until' }), el('td', { class: 'actions' }, lift));
-    lift.addEventListener('click', () => liftBans(b.userId, lift));
+    lift.addEventListener('click', () => liftBan(b.userId, b.roomId, lift));
     return tr;
   }, (tr, b) => {
     setCell(tr.querySelector('.user'), b.userId);
@@ -804,11 +805,13 @@ function renderBans(resp) {
   $('bans-note').textContent = bans.length ? plural(bans.length, 'ban', 'bans') + (resp.nextPageToken ? ` (the first ${PAGE_SIZE})` : '') : '';
 }
 
-async function liftBans(userId, button) {
+// liftBan lifts one ban: roomId's, or ('') the one from every room ("*"
+// to the API, whose empty room id would lift them all).
+async function liftBan(userId, roomId, button) {
   button.disabled = true;
   try {
-    const resp = await api('DELETE', `/v1/bans/${enc(userId)}`);
-    banner('ok', `Lifted ${plural((resp.bans || []).length, 'ban', 'bans')} of ${userId}.`);
+    await api('DELETE', `/v1/bans/${enc(userId)}?roomId=${enc(roomId || '*')}`);
+    banner('ok', `Lifted the ban of ${userId} from ${roomId || 'every room'}.`);
     refreshNow();
   } catch (err) {
     failed(err);
