@@ -226,17 +226,23 @@ func (s *socket) Close() error {
 }
 
 // SyscallConn exposes the descriptor for the flusher's non-blocking writes.
-func (s *socket) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := s.Conn.(syscall.Conn); ok {
+func (s *socket) SyscallConn() (syscall.RawConn, error) { return syscallConnOf(s.Conn) }
+
+// CloseWrite lets net/http send its FIN before closing, as it does on a
+// bare TCP connection.
+func (s *socket) CloseWrite() error { return closeWriteOf(s.Conn) }
+
+// syscallConnOf is the descriptor of the connection a wrapper wraps.
+func syscallConnOf(c net.Conn) (syscall.RawConn, error) {
+	if sc, ok := c.(syscall.Conn); ok {
 		return sc.SyscallConn()
 	}
 	return nil, errors.ErrUnsupported
 }
 
-// CloseWrite lets net/http send its FIN before closing, as it does on a
-// bare TCP connection.
-func (s *socket) CloseWrite() error {
-	if cw, ok := s.Conn.(interface{ CloseWrite() error }); ok {
+// closeWriteOf half-closes the connection a wrapper wraps.
+func closeWriteOf(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported

@@ -328,17 +328,7 @@ func (c *proxiedConn) SetDeadline(t time.Time) error {
 
 // SyscallConn exposes the descriptor for the flusher's writes, which do
 // not care what was read.
-func (c *proxiedConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.ErrUnsupported
-}
+func (c *proxiedConn) SyscallConn() (syscall.RawConn, error) { return syscallConnOf(c.Conn) }
 
 // CloseWrite lets net/http send its FIN before closing.
-func (c *proxiedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
+func (c *proxiedConn) CloseWrite() error { return closeWriteOf(c.Conn) }
