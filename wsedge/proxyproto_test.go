@@ -189,6 +189,12 @@ func TestProxyProtocolNamesTheClient(t *testing.T) {
 	if _, data, err := first.ReadMessage(); err != nil || string(data) != "echo" {
 		t.Fatalf("echo: %q %v", data, err)
 	}
+	// The session's welcome is written once its socket is attached: only
+	// then does the server hold the descriptor checked below.
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, data, err := second.ReadMessage(); err != nil || !strings.Contains(string(data), `"welcome"`) {
+		t.Fatalf("welcome: %q %v", data, err)
+	}
 	l.edge.mu.Lock()
 	for c := range l.edge.conns {
 		c.mu.Lock()
