@@ -103,6 +103,10 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	b := s.dial(t, "m", "user=bob")
 	c := dialSession(t, s, "user=cat")
 	eventually(t, "both joined", func() bool { return s.clientCount(t, "m") == 2 })
+	// A connection counts as open once the server has attached its socket,
+	// just after the 101 the client has seen.
+	raw := "roomd_connections{protocol=raw}"
+	eventually(t, "both raw connections counted", func() bool { return s.scrape(t)[raw] == m0[raw]+2 })
 	m1 := s.scrape(t)
 	moved(t, "connect", m0, m1, map[string]float64{
 		"roomd_connections{protocol=raw}": 2, "roomd_connections{protocol=v1}": 1,
@@ -147,6 +151,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	// report is a delivery.
 	slow := s.dial(t, "slow", "user=sid")
 	eventually(t, "the slow member joined", func() bool { return s.clientCount(t, "slow") == 1 })
+	eventually(t, "the slow member counted", func() bool { return s.scrape(t)[raw] == m3[raw]+1 })
 	m4 := s.scrape(t)
 	filler := strings.Repeat("s", 32<<10)
 	delivered, published := 0.0, 0.0
