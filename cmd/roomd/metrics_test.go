@@ -128,6 +128,11 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	read(t, b)
 	c.mustAck(join("c-room"))
 	c.mustAck(publish("c-room", "x"))
+	// A raw member's publish is counted just after its fan-out, which the
+	// echoes above may overtake.
+	eventually(t, "the deliveries counted", func() bool {
+		return s.scrape(t)["roomd_deliveries_total"] >= m1["roomd_deliveries_total"]+5
+	})
 	m2 := s.scrape(t)
 	moved(t, "publish", m1, m2, map[string]float64{
 		"roomd_messages_published_total{source=client}": 2, "roomd_messages_published_total{source=admin}": 1,
@@ -141,6 +146,11 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	}
 	expectClose(t, a, 4000, "bye")
 	eventually(t, "the kicked client gone", func() bool { return s.clientCount(t, "m") == 1 })
+	// Counted as closed once the server has finished the connection, after
+	// the close handshake the client has just answered.
+	eventually(t, "the kicked connection counted closed", func() bool {
+		return s.scrape(t)["roomd_connections_closed_total{code=4000}"] == m2["roomd_connections_closed_total{code=4000}"]+1
+	})
 	m3 := s.scrape(t)
 	moved(t, "kick", m2, m3, map[string]float64{
 		"roomd_connections{protocol=raw}": -1, "roomd_connections_closed_total{code=4000}": 1, "roomd_bans": 1,
