@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -116,20 +119,19 @@ func TestAdminRefusesWithoutTheTokenBeforeReadingTheRequest(t *testing.T) {
 // before its body is read until it is answered; one more is 429.
 func TestAdminRESTCallsInProgressAreBounded(t *testing.T) {
 	s := startServer(t, "-admin-max-calls", "2")
-	var wg sync.WaitGroup
-	var writers []*io.PipeWriter
+	// Two requests whose bodies have begun and wait, written on raw sockets
+	// so that their headers are on the wire at once (an HTTP client may
+	// hold them in its buffer with the first bytes of the body).
+	const bodyBytes = 64
+	var slow []net.Conn
 	for range 2 {
-		r, w := io.Pipe()
-		writers = append(writers, w)
-		wg.Go(func() {
-			resp, err := http.Post(s.adminURL+"/v1/rooms", "application/json", r)
-			if err != nil {
-				t.Errorf("slow POST: %v", err)
-				return
-			}
-			resp.Body.Close()
-		})
-		w.Write([]byte(`{"roomId":`)) // the body has begun and will wait
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.adminURL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /v1/rooms HTTP/1.1\r\nHost: roomd\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"roomId\":", bodyBytes)
+		slow = append(slow, conn)
 	}
 	var refusal map[string]any
 	eventually(t, "a third request with a body is refused while two are in progress", func() bool {
@@ -141,11 +143,22 @@ func TestAdminRESTCallsInProgressAreBounded(t *testing.T) {
 	if code := s.rest(t, "GET", "/v1/rooms", "", nil); code != http.StatusOK {
 		t.Errorf("GET (no body) while the slots are taken: HTTP %d, want 200", code)
 	}
-	for i, w := range writers {
-		w.Write([]byte(`"slow-` + string(rune('a'+i)) + `"}`))
-		w.Close()
+	for i, conn := range slow {
+		rest := fmt.Sprintf(`"slow-%c"}`, 'a'+i)
+		rest += strings.Repeat(" ", bodyBytes-len(`{"roomId":`)-len(rest)) // JSON allows the padding
+		if _, err := io.WriteString(conn, rest); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("slow POST %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("slow POST %d: HTTP %d, want 200", i, resp.StatusCode)
+		}
 	}
-	wg.Wait()
 	if code := s.rest(t, "POST", "/v1/rooms", `{"roomId":"after"}`, nil); code != http.StatusOK {
 		t.Errorf("POST once the slow ones finished: HTTP %d, want 200", code)
 	}
