@@ -239,10 +239,7 @@ func (h *Hub) ClientRooms(clientID string) (ClientInfo, []string, error) {
 	if err != nil {
 		return ClientInfo{}, nil, err
 	}
-	var ids []string
-	for _, m := range c.memberships() {
-		ids = append(ids, m.room.id)
-	}
+	ids := c.RoomIDs()
 	if c.gone.Load() || len(ids) == 0 {
 		return ClientInfo{}, nil, errorf(ErrClientNotFound, "client %q not found (it already left)", clientID)
 	}

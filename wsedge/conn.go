@@ -26,7 +26,6 @@ type conn struct {
 	ping   *time.Timer
 	expiry *time.Timer // closes the connection when its token expires; nil without one
 	addr   clientAddr  // who the client is (ClientAddr): the peer, or whom a trusted proxy named
-	ip     string      // the client's IP, what room quotas count by
 
 	roomID  string   // a raw connection's one room
 	session *session // the client protocol's state; nil for raw relay

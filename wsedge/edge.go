@@ -212,7 +212,7 @@ func (e *Edge) serveRoom(w http.ResponseWriter, r *http.Request) {
 	// Joining before the upgrade lets a missing or full room be refused
 	// with an HTTP status, and no message published after the 101 is lost.
 	client, err := e.hub.Join(roomID, rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: c.ClientAddr()}, c,
-		rooms.JoinOptions{AutoCreate: e.cfg.AutoCreate, Quotas: e.roomQuotas(c.ip, grant.UserID)})
+		rooms.JoinOptions{AutoCreate: e.cfg.AutoCreate, Quotas: e.roomQuotas(c.addr.quotaKey(), grant.UserID)})
 	if errors.Is(err, rooms.ErrBanned) {
 		e.untrack(c)
 		e.refuseAfterUpgrade(w, r, rooms.CloseForbidden, err.Error())
@@ -251,8 +251,7 @@ func (e *Edge) upgradeAndServe(w http.ResponseWriter, r *http.Request, c *conn, 
 // Its socket was counted against the connection limits at accept; a
 // client behind a trusted proxy is counted per IP here.
 func (e *Edge) admit(w http.ResponseWriter, r *http.Request, roomID string) (*conn, *token.Grant) {
-	addr := e.clientAddrOf(r)
-	c := &conn{edge: e, addr: addr, ip: addr.quotaKey()}
+	c := &conn{edge: e, addr: e.clientAddrOf(r)}
 	if !e.track(c) {
 		e.refuse(w, "server shutting down", http.StatusServiceUnavailable)
 		return nil, nil
@@ -365,17 +364,12 @@ func (e *Edge) Drain(ctx context.Context, window time.Duration) error {
 	}
 	e.mu.Unlock()
 
-	if !closeSpread(ctx, conns, window) {
-		for _, c := range conns {
-			c.cut()
+	if closeSpread(ctx, conns, window) {
+		select {
+		case <-idle:
+			return nil
+		case <-ctx.Done():
 		}
-		<-idle
-		return ctx.Err()
-	}
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
 	}
 	for _, c := range conns {
 		c.cut()

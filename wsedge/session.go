@@ -39,7 +39,7 @@ func (e *Edge) serveSession(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	c.session = &session{conn: c, grant: grant, quotas: e.roomQuotas(c.ip, grant.UserID)}
+	c.session = &session{conn: c, grant: grant, quotas: e.roomQuotas(c.addr.quotaKey(), grant.UserID)}
 	client, err := e.hub.Connect(rooms.ClientInfo{UserID: grant.UserID, RemoteAddr: c.ClientAddr()}, c, true)
 	if err != nil {
 		e.untrack(c)

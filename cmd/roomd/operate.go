@@ -120,14 +120,12 @@ func withReadyz(r *readiness, next http.Handler) http.Handler {
 	return mux
 }
 
-// drainGrace is the first step of a drain (SIGTERM): roomd turns not
-// ready at once (/readyz 503, gRPC health NOT_SERVING) and goes on serving
-// everything, new connections included, for grace, so that a load balancer
-// probing readiness stops sending clients here before the listener
-// closes. A listener failing meanwhile ends it early, with its error.
-func drainGrace(grace time.Duration, ready *readiness, hs *health.Server, failed <-chan error, log *slog.Logger, clients int) error {
-	ready.draining.Store(true)
-	hs.Shutdown()
+// drainGrace is the first step of a drain (SIGTERM), once roomd has turned
+// not ready: it goes on serving everything, new connections included, for
+// grace, so that a load balancer probing readiness stops sending clients
+// here before the listener closes. A listener failing meanwhile ends it
+// early, with its error.
+func drainGrace(grace time.Duration, failed <-chan error, log *slog.Logger, clients int) error {
 	log.Info("draining: not ready; serving on until the grace period ends", "grace", grace, "clients", clients)
 	if grace <= 0 {
 		return nil

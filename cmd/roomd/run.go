@@ -239,19 +239,21 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(listeners
 	defer stopHealth()
 	go readyz.reportHealth(healthCtx, health)
 
-	window := cfg.ops.drainWindow
 	select {
 	case <-ctx.Done():
-		err = drainGrace(cfg.ops.drainGrace, readyz, health, failed, log, hub.ClientCount())
-		if err != nil {
-			window = 0
-		}
 	case err = <-failed:
 		log.Error("listener failed; shutting down", "error", err)
-		window = 0
 	}
+	// Not ready from here on: /readyz 503, gRPC health NOT_SERVING.
 	readyz.draining.Store(true)
 	health.Shutdown()
+	window := cfg.ops.drainWindow
+	if err == nil {
+		err = drainGrace(cfg.ops.drainGrace, failed, log, hub.ClientCount())
+	}
+	if err != nil {
+		window = 0 // a failed listener: stop at once
+	}
 	log.Info("closing client connections", "window", window, "clients", hub.ClientCount())
 
 	drainCtx, cancel := context.WithTimeout(context.Background(), window+cfg.shutdownTimeout)

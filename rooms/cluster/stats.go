@@ -22,7 +22,7 @@ type Stats struct {
 func (n *Node) Stats() Stats {
 	st := n.nc.Stats()
 	s := Stats{
-		Connected:  n.nc.Status() == nats.CONNECTED,
+		Connected:  n.Connected(),
 		Reconnects: st.Reconnects,
 		InMsgs:     st.InMsgs, OutMsgs: st.OutMsgs, InBytes: st.InBytes, OutBytes: st.OutBytes,
 	}
