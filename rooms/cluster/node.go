@@ -131,7 +131,12 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	// A stream with replicas answers once its servers elected a leader:
 	// try until ctx ends.
 	for {
-		n.stream, err = EnsureStream(ctx, n.js, cfg.Stream)
+		// Each attempt bounded on its own: a request the servers drop
+		// while they elect or catch up is asked again, instead of one
+		// unanswered request using up the whole of ctx.
+		attempt, cancel := context.WithTimeout(ctx, streamAttemptTimeout)
+		n.stream, err = EnsureStream(attempt, n.js, cfg.Stream)
+		cancel()
 		if err == nil {
 			break
 		}
@@ -152,6 +157,11 @@ func Connect(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	return n, nil
 }
+
+// streamAttemptTimeout bounds one try at making or checking the stream
+// (CreateOrUpdateStream, which may be asked again): far longer than it
+// takes a NATS cluster that is up.
+const streamAttemptTimeout = 5 * time.Second
 
 // redact hides a password in a NATS URL for logs and errors.
 func redact(url string) string {
