@@ -186,13 +186,19 @@ func (c *Cluster) waitForPlacement(t testing.TB) {
 	defer cancel()
 	cfg := jetstream.StreamConfig{Name: "NATSTEST_READY", Subjects: []string{"natstest.ready"}, Replicas: len(c.Servers), Storage: jetstream.MemoryStorage}
 	for {
-		if _, err := js.CreateStream(ctx, cfg); err == nil {
-			if _, err := js.Publish(ctx, "natstest.ready", nil); err == nil {
-				break
-			}
+		// Each try bounded on its own: a request the servers drop while
+		// they settle is asked again rather than waited on for a minute.
+		attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.CreateOrUpdateStream(attempt, cfg)
+		if err == nil {
+			_, err = js.Publish(attempt, "natstest.ready", nil)
+		}
+		cancelAttempt()
+		if err == nil {
+			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("natstest: no stream with %d replicas within 60s", len(c.Servers))
+			t.Fatalf("natstest: no stream with %d replicas within 60s (last: %v)", len(c.Servers), err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
